@@ -1,0 +1,71 @@
+"""Options shared by several commands, defined once."""
+
+import click
+
+from ..embed import DEFAULT_TOKS_PER_BATCH, LONG_POLICIES
+from ..encoders import ENCODER_NAMES
+
+WEIGHTS_ENV = "RNALOC_RNAFM_WEIGHTS"
+
+
+def _compose(*decorators):
+    def apply(func):
+        for deco in reversed(decorators):
+            func = deco(func)
+        return func
+
+    return apply
+
+
+def input_argument(name="input"):
+    return click.argument(name, metavar=name.upper(), type=click.Path(dir_okay=False, allow_dash=True))
+
+
+def output_option(required=True, help="Output file."):
+    return click.option(
+        "-o", "--output", required=required, type=click.Path(dir_okay=False, allow_dash=True), help=help
+    )
+
+
+force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+threads_option = click.option(
+    "-t", "--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all available)."
+)
+
+#: How a sequence is encoded: the encoder, its weights, device and long-sequence policy.
+encoder_options = _compose(
+    click.option(
+        "--encoder", type=click.Choice(ENCODER_NAMES), default="rna-fm", show_default=True,
+        help="rna-fm: the frozen RNA-FM language model (640-d); one-hot: A/C/G/U channels (4-d).",
+    ),
+    click.option(
+        "--weights", type=click.Path(dir_okay=False), envvar=WEIGHTS_ENV, show_envvar=True,
+        help="RNA-FM checkpoint (RNA-FM_pretrained.pth), a local file; never downloaded.",
+    ),
+    click.option(
+        "--long", "long_policy", type=click.Choice(LONG_POLICIES), default="truncate", show_default=True,
+        help="Sequences longer than the encoder's limit (RNA-FM: 1022 nt): keep the first 1022 nt "
+        "(as the paper), or embed overlapping windows covering the whole sequence.",
+    ),
+    click.option(
+        "--toks-per-batch", type=click.IntRange(min=1), default=DEFAULT_TOKS_PER_BATCH, show_default=True,
+        help="Token budget of one batch (sequences are sorted by length and packed).",
+    ),
+    click.option(
+        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+        help="Where RNA-FM runs (auto: CUDA when available).",
+    ),
+    click.option(
+        "--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
+        help="RNA-FM compute precision (auto: fp16 on CUDA, fp32 on CPU).",
+    ),
+    threads_option,
+)
+
+
+def set_threads(threads):
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)

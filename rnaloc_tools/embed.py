@@ -1,0 +1,155 @@
+"""Embedding a sequence set into a ragged NPZ (the library behind ``rnaloc embed``).
+
+Sequences are read in chunks; inside a chunk they are sorted by length and
+packed into batches by a token budget (esm ``extract.py``), and each result is
+streamed to the NPZ writer, so memory is bounded by one chunk of sequences and
+one batch of embeddings. The NPZ keeps the input order.
+
+Sequences longer than the encoder's limit follow an explicit policy:
+``truncate`` keeps the first ``max_len`` nucleotides (as the paper did) and
+``windows`` embeds overlapping windows of at most ``max_len`` nucleotides that
+cover the whole sequence and averages the overlaps, giving one row per
+nucleotide. Either way the count is logged; nothing is dropped silently.
+"""
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .formats import EmbeddingWriter
+from .progress import progress
+
+log = logging.getLogger("rnaloc")
+
+LONG_POLICIES = ("truncate", "windows")
+DEFAULT_TOKS_PER_BATCH = 16384
+DEFAULT_CHUNK = 4096
+
+
+def window_spans(length, size, overlap):
+    """(start, end) windows of at most ``size`` covering ``range(length)``, overlapping by >= ``overlap``."""
+    if length <= size:
+        return [(0, length)]
+    stride = max(1, size - overlap)
+    starts = list(range(0, length - size, stride)) + [length - size]
+    return [(s, s + size) for s in starts]
+
+
+def merge_windows(length, parts):
+    """Average overlapping window embeddings [(start, end, matrix)] into one (length, D) matrix."""
+    dim = parts[0][2].shape[1]
+    total = np.zeros((length, dim), dtype=np.float64)
+    count = np.zeros((length, 1), dtype=np.float64)
+    for start, end, mat in parts:
+        total[start:end] += mat
+        count[start:end] += 1
+    return (total / count).astype(np.float32)
+
+
+def pack_batches(pieces, toks_per_batch, extra_tokens=0):
+    """Group pieces (objects with ``.seq``) into batches of at most ``toks_per_batch`` padded tokens.
+
+    Pieces are sorted by length, longest first, so padding stays small; a piece
+    longer than the budget gets a batch of its own.
+    """
+    batch, width = [], 0
+    for piece in sorted(pieces, key=lambda p: len(p.seq), reverse=True):
+        need = len(piece.seq) + extra_tokens
+        if batch and max(width, need) * (len(batch) + 1) > toks_per_batch:
+            yield batch
+            batch, width = [], 0
+        batch.append(piece)
+        width = max(width, need)
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Piece:
+    rid: str
+    start: int
+    end: int
+    seq: str
+
+
+@dataclass
+class EmbedStats:
+    sequences: int = 0
+    nucleotides: int = 0
+    truncated: int = 0
+    windowed: int = 0
+    ids: list = field(default_factory=list)
+
+
+def long_policy_name(encoder, policy, overlap):
+    if encoder.max_len is None:
+        return "none"
+    return "truncate" if policy == "truncate" else f"windows:{encoder.max_len}/{overlap}"
+
+
+def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=DEFAULT_TOKS_PER_BATCH,
+                  chunk=DEFAULT_CHUNK, overlap=None):
+    """Embed ``records`` (iterable of :class:`~rnaloc_tools.seqs.Record`) into the NPZ ``output``."""
+    if long not in LONG_POLICIES:
+        raise ValueError(f"long policy must be one of {LONG_POLICIES}")
+    max_len = encoder.max_len
+    if overlap is None:
+        overlap = (max_len // 4) if max_len else 0
+    meta = encoder.meta()
+    meta["long_policy"] = long_policy_name(encoder, long, overlap)
+    stats = EmbedStats()
+    bar = progress(desc=f"embed ({encoder.name})", unit="seq")
+    with EmbeddingWriter(output, meta) as writer:
+        records = iter(records)
+        while True:
+            block = list(itertools.islice(records, chunk))
+            if not block:
+                break
+            pieces, pending, lengths = [], {}, {}
+            for rec in block:
+                n = len(rec.seq)
+                stats.sequences += 1
+                stats.nucleotides += n
+                stats.ids.append(rec.id)
+                if max_len is None or n <= max_len:
+                    pieces.append(_Piece(rec.id, 0, n, rec.seq))
+                elif long == "truncate":
+                    stats.truncated += 1
+                    pieces.append(_Piece(rec.id, 0, max_len, rec.seq[:max_len]))
+                else:
+                    stats.windowed += 1
+                    spans = window_spans(n, max_len, overlap)
+                    pending[rec.id] = []
+                    lengths[rec.id] = (n, len(spans))
+                    pieces.extend(_Piece(rec.id, s, e, rec.seq[s:e]) for s, e in spans)
+            for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens):
+                outputs = encoder.embed([p.seq for p in batch])
+                for piece, mat in zip(batch, outputs):
+                    if piece.rid not in pending:
+                        writer.add(piece.rid, mat)
+                        bar.update(1)
+                        continue
+                    parts = pending[piece.rid]
+                    parts.append((piece.start, piece.end, mat))
+                    n, expected = lengths[piece.rid]
+                    if len(parts) == expected:
+                        writer.add(piece.rid, merge_windows(n, parts))
+                        del pending[piece.rid]
+                        bar.update(1)
+        writer.set_order(stats.ids)
+    bar.close()
+    if stats.truncated:
+        log.warning(
+            "%d of %d sequences were longer than %d nt and were truncated to their first %d nt "
+            "(--long truncate); use --long windows to embed them whole",
+            stats.truncated, stats.sequences, max_len, max_len,
+        )
+    if stats.windowed:
+        log.info(
+            "%d of %d sequences were longer than %d nt and were embedded in overlapping windows (--long windows)",
+            stats.windowed, stats.sequences, max_len,
+        )
+    log.info("embedded %d sequences (%d nt) with %s into %s", stats.sequences, stats.nucleotides, encoder.name, output)
+    return stats

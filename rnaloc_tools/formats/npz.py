@@ -1,0 +1,274 @@
+"""The ragged embeddings NPZ.
+
+An ordinary NumPy ``.npz`` (a zip of ``.npy`` members, stored uncompressed) with:
+
+``ids``         (N,) unicode        sequence ids, unique
+``offsets``     (N+1,) int64        rows of sequence i are ``embeddings[offsets[i]:offsets[i+1]]``
+``embeddings``  (sum of lengths, D) float16, no padding
+``meta``        () unicode          JSON: format, encoder, dim, checkpoint_sha256, max_length,
+                                    long_policy, tool_version
+
+:class:`EmbeddingWriter` streams: each added matrix goes to a spill file on disk,
+so memory is bounded by one batch; closing copies the rows, in the requested
+order, into the zip and renames it into place (atomic). :class:`EmbeddingStore`
+memory-maps the ``embeddings`` member, so one sequence is read without loading
+the rest, and it accepts several shard files as one store.
+"""
+
+import json
+import os
+import struct
+import tempfile
+import zipfile
+
+import numpy as np
+from numpy.lib import format as npformat
+
+from .. import __version__
+from ..errors import InputError, RnalocError
+from ..fileio import atomic_path
+
+FORMAT_NAME = "rnaloc-embeddings"
+FORMAT_VERSION = 1
+DTYPE = np.dtype("<f2")
+#: Metadata keys that must agree between shards, and between a model and its inputs.
+ENCODER_KEYS = ("encoder", "dim", "checkpoint_sha256")
+
+
+def _npy_header(fp, shape, dtype):
+    npformat.write_array_header_2_0(
+        fp, {"descr": npformat.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)}
+    )
+
+
+def _write_member(zf, name, array):
+    with zf.open(name + ".npy", "w", force_zip64=True) as fp:
+        npformat.write_array(fp, np.asarray(array), allow_pickle=False)
+
+
+class EmbeddingWriter:
+    """Write a ragged embeddings NPZ, streaming, atomically.
+
+    >>> with EmbeddingWriter("x.npz", {"encoder": "one-hot", "dim": 4}) as w:
+    ...     w.add("seq1", matrix)          # (L, D) array, any float dtype
+    ...     w.set_order(["seq1", ...])     # optional: the order of the file
+    """
+
+    def __init__(self, path, meta):
+        self.path = os.fspath(path)
+        self.meta = dict(meta)
+        self.dim = int(self.meta["dim"])
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        folder = os.path.dirname(os.path.abspath(self.path))
+        self._spill = tempfile.TemporaryFile(dir=folder, prefix=".rnaloc-spill-")
+        self._entries = {}  # id -> (byte offset in spill, rows)
+        self._arrival = []
+        self._order = None
+        self._closed = False
+
+    def add(self, rid, matrix):
+        matrix = np.asarray(matrix)
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            raise RnalocError(f"{self.path}: embedding of {rid!r} has shape {matrix.shape}, expected (L, {self.dim})")
+        if rid in self._entries:
+            raise RnalocError(f"{self.path}: duplicate id {rid!r}")
+        offset = self._spill.tell()
+        self._spill.write(np.ascontiguousarray(matrix, dtype=DTYPE).tobytes())
+        self._entries[rid] = (offset, matrix.shape[0])
+        self._arrival.append(rid)
+
+    def set_order(self, ids):
+        """Write the sequences in this order (default: the order they were added)."""
+        self._order = list(ids)
+
+    def __len__(self):
+        return len(self._entries)
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            order = self._order if self._order is not None else self._arrival
+            if len(order) != len(self._entries) or set(order) != set(self._entries):
+                raise RnalocError(f"{self.path}: internal error: the order does not match the sequences added")
+            lengths = np.array([self._entries[r][1] for r in order], dtype=np.int64)
+            offsets = np.zeros(len(order) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "tool_version": __version__}
+            meta.update(self.meta)
+            row_bytes = self.dim * DTYPE.itemsize
+            with zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                _write_member(zf, "ids", np.array(order, dtype=str) if order else np.zeros(0, dtype="<U1"))
+                _write_member(zf, "offsets", offsets)
+                _write_member(zf, "meta", np.array(json.dumps(meta, sort_keys=True)))
+                with zf.open("embeddings.npy", "w", force_zip64=True) as fp:
+                    _npy_header(fp, (int(offsets[-1]), self.dim), DTYPE)
+                    for rid in order:
+                        start, rows = self._entries[rid]
+                        self._spill.seek(start)
+                        fp.write(self._spill.read(rows * row_bytes))
+        except BaseException as exc:
+            self._spill.close()
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._spill.close()
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self):
+        if self._closed:
+            return
+        self._closed = True
+        self._spill.close()
+        exc = RnalocError("aborted")
+        self._atomic.__exit__(RnalocError, exc, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self.abort()
+            except RnalocError:
+                pass
+        return False
+
+
+def _member_data_offset(path, zf, name):
+    """Byte offset of an uncompressed member's data in the zip file, or None."""
+    info = zf.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        return info.header_offset + 30 + name_len + extra_len
+
+
+class _Shard:
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        try:
+            zf = zipfile.ZipFile(self.path)
+        except FileNotFoundError:
+            raise InputError(self.path, "no such file") from None
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(self.path, f"not an embeddings NPZ ({exc})") from None
+        with zf:
+            names = set(zf.namelist())
+            for key in ("ids", "offsets", "embeddings", "meta"):
+                if key + ".npy" not in names:
+                    raise InputError(self.path, f"not an embeddings NPZ: member {key!r} is missing")
+            try:
+                with np.load(self.path, allow_pickle=False) as npz:
+                    self.ids = npz["ids"].astype(str).tolist()
+                    self.offsets = npz["offsets"].astype(np.int64)
+                    self.meta = json.loads(str(npz["meta"]))
+            except (ValueError, OSError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+                raise InputError(self.path, f"corrupt embeddings NPZ ({exc})") from None
+            if self.meta.get("format") != FORMAT_NAME:
+                raise InputError(self.path, "not an rnaloc embeddings NPZ (meta.format is missing)")
+            if len(self.offsets) != len(self.ids) + 1 or (np.diff(self.offsets) < 0).any():
+                raise InputError(self.path, "corrupt embeddings NPZ: offsets do not match ids")
+            start = _member_data_offset(self.path, zf, "embeddings.npy")
+        self.embeddings = self._map(start)
+
+    def _map(self, start):
+        if start is not None:
+            with open(self.path, "rb") as fh:
+                fh.seek(start)
+                try:
+                    version = npformat.read_magic(fh)
+                    reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                    shape, fortran, dtype = reader(fh)
+                except ValueError as exc:
+                    raise InputError(self.path, f"corrupt embeddings member ({exc})") from None
+                data = fh.tell()
+            if fortran or len(shape) != 2:
+                raise InputError(self.path, f"embeddings member has an unexpected layout {shape}")
+            if shape[0] != self.offsets[-1]:
+                raise InputError(self.path, "corrupt embeddings NPZ: row count does not match offsets")
+            if shape[0] == 0:
+                return np.zeros(shape, dtype=dtype)
+            if os.path.getsize(self.path) < data + shape[0] * shape[1] * dtype.itemsize:
+                raise InputError(self.path, "truncated embeddings NPZ")
+            return np.memmap(self.path, dtype=dtype, mode="r", offset=data, shape=tuple(shape))
+        with np.load(self.path, allow_pickle=False) as npz:  # a compressed file: load it
+            return npz["embeddings"]
+
+
+class EmbeddingStore:
+    """Read one or several embeddings NPZ shards as one id -> (L, D) mapping."""
+
+    def __init__(self, paths):
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        self.shards = [_Shard(p) for p in paths]
+        if not self.shards:
+            raise RnalocError("no embeddings file given")
+        first = self.shards[0]
+        for shard in self.shards[1:]:
+            for key in ENCODER_KEYS + ("long_policy",):
+                if shard.meta.get(key) != first.meta.get(key):
+                    raise InputError(
+                        shard.path,
+                        f"shard made with {key}={shard.meta.get(key)!r}, but {first.path} has {first.meta.get(key)!r}",
+                    )
+        self.meta = dict(first.meta)
+        self._index = {}
+        for s, shard in enumerate(self.shards):
+            for i, rid in enumerate(shard.ids):
+                if rid in self._index:
+                    raise InputError(shard.path, "id also present in another shard", rid)
+                self._index[rid] = (s, i)
+
+    @property
+    def dim(self):
+        return int(self.meta["dim"])
+
+    @property
+    def ids(self):
+        return [rid for shard in self.shards for rid in shard.ids]
+
+    def __len__(self):
+        return len(self._index)
+
+    def __contains__(self, rid):
+        return rid in self._index
+
+    def length(self, rid):
+        s, i = self._index[rid]
+        off = self.shards[s].offsets
+        return int(off[i + 1] - off[i])
+
+    def get(self, rid, dtype=np.float32):
+        """The (L, D) matrix of one sequence (read from disk, not the whole file)."""
+        try:
+            s, i = self._index[rid]
+        except KeyError:
+            raise RnalocError(f"id {rid!r} is not in the embeddings") from None
+        shard = self.shards[s]
+        return np.array(shard.embeddings[shard.offsets[i] : shard.offsets[i + 1]], dtype=dtype)
+
+    __getitem__ = get
+
+    def items(self, dtype=np.float32):
+        for rid in self.ids:
+            yield rid, self.get(rid, dtype)
+
+
+def check_same_encoder(expected, actual, what_expected, what_actual):
+    """Raise when two metadata dicts name different encoders (DESIGN: checked from metadata)."""
+    for key in ENCODER_KEYS:
+        if expected.get(key) != actual.get(key):
+            raise RnalocError(
+                f"{what_actual} was made with {key}={actual.get(key)!r}, but {what_expected} expects "
+                f"{expected.get(key)!r}: embed the sequences with the model's own encoder"
+            )

@@ -1,0 +1,71 @@
+"""Reading sequence sets: FASTA, or the dataset TSV, recognised from the content."""
+
+import io
+import sys
+
+from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+from ..errors import InputError
+from ..fileio import display_name, open_binary_input
+from ..seqs import Record, normalize
+from .tables import read_dataset_handle
+
+
+def sniff_format(handle, source):
+    """'fasta' or 'tsv' from the first significant byte of a peekable binary handle."""
+    head = handle.peek(65536)[:65536]
+    if not head:
+        raise InputError(source, "empty input: no sequences")
+    for line in head.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith(b">"):
+            return "fasta"
+        if stripped.startswith(b"#"):
+            continue
+        if b"\t" in stripped:
+            return "tsv"
+        break
+    raise InputError(
+        source, "not FASTA (no line starting with '>') nor a dataset TSV (no tab-separated header)"
+    )
+
+
+def read_fasta_handle(text, source):
+    """Yield normalised :class:`Record` objects from a FASTA text handle."""
+    seen = set()
+    first = True
+    for title, seq in SimpleFastaParser(text):
+        first = False
+        rid = title.split(None, 1)[0] if title.strip() else ""
+        if not rid:
+            raise InputError(source, "FASTA header without an id", title)
+        if rid in seen:
+            raise InputError(source, "duplicate id", rid)
+        seen.add(rid)
+        yield Record(rid, normalize(seq, source=source, record=rid))
+    if first:
+        raise InputError(source, "empty input: no sequences")
+
+
+def read_records(path):
+    """Yield :class:`Record` objects from FASTA or a dataset TSV (path, ``-`` or ``.gz``).
+
+    The format is recognised from the content, so pipes work without a flag.
+    """
+    source = display_name(path)
+    handle = open_binary_input(path)
+    fmt = sniff_format(handle, source)
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict")
+    try:
+        if fmt == "fasta":
+            yield from read_fasta_handle(text, source)
+        else:
+            dataset = read_dataset_handle(text, source, require=("id", "sequence"))
+            yield from dataset.records()
+    except UnicodeDecodeError as exc:
+        raise InputError(source, f"not a text file ({exc.reason})") from None
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()

@@ -1,0 +1,133 @@
+"""Tab-separated tables: the dataset TSV and the predictions TSV.
+
+Both begin with ``#`` provenance lines (tool, version, command line), then a
+header row. Tools keep the ``#`` lines they read, add their own, and pass
+columns they do not know through unchanged.
+
+dataset TSV:      id  rna_type  label  sequence  [source cluster fold split ...]
+predictions TSV:  id  rna_type  prediction  probability_<class>...
+"""
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .. import CLASSES
+from ..errors import InputError
+from ..fileio import atomic_output, display_name, open_text_input, provenance_lines
+from ..seqs import Record, normalize
+
+DATASET_COLUMNS = ("id", "rna_type", "label", "sequence")
+PREDICTION_COLUMNS = ("id", "rna_type", "prediction")
+
+
+@dataclass
+class Table:
+    """A table and the ``#`` lines that came before its header."""
+
+    df: pd.DataFrame
+    header: list = field(default_factory=list)
+    source: str = "<table>"
+
+    def records(self):
+        """Yield :class:`Record` objects (normalised sequence; other columns in ``extra``)."""
+        others = [c for c in self.df.columns if c not in ("id", "sequence")]
+        for d in self.df.to_dict("records"):
+            yield Record(d["id"], d["sequence"], {c: d[c] for c in others})
+
+
+def read_table_handle(text, source, require=()):
+    """Read a TSV with leading ``#`` lines from a text handle; check required columns."""
+    header, body = [], []
+    lines = iter(text)
+    for line in lines:
+        if line.startswith("#") and not body:
+            header.append(line.rstrip("\r\n"))
+            continue
+        body.append(line)
+        break
+    body.extend(lines)
+    if not body or not body[0].strip():
+        raise InputError(source, "empty table: no header row")
+    try:
+        df = pd.read_csv(
+            io.StringIO("".join(body)),
+            sep="\t",
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            quoting=csv.QUOTE_NONE,
+            comment=None,
+        )
+    except pd.errors.ParserError as exc:
+        raise InputError(source, f"malformed TSV ({str(exc).strip().splitlines()[-1]})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in require if c not in df.columns]
+    if missing:
+        raise InputError(
+            source,
+            f"missing column(s) {', '.join(missing)} (the header has: {', '.join(df.columns)})",
+        )
+    return Table(df, header, source)
+
+
+def read_table(path, require=()):
+    source = display_name(path)
+    with open_text_input(path) as text:
+        try:
+            return read_table_handle(text, source, require)
+        except UnicodeDecodeError as exc:
+            raise InputError(source, f"not a text file ({exc.reason})") from None
+
+
+def _validate_dataset(table, labels):
+    df = table.df
+    if df.empty:
+        raise InputError(table.source, "no rows")
+    dup = df["id"][df["id"].duplicated()]
+    if len(dup):
+        raise InputError(table.source, "duplicate id", dup.iloc[0])
+    empty_id = df["id"].str.strip() == ""
+    if empty_id.any():
+        raise InputError(table.source, "empty id", line=int(empty_id.to_numpy().argmax()) + 2 + len(table.header))
+    df["sequence"] = [normalize(s, source=table.source, record=i) for i, s in zip(df["id"], df["sequence"])]
+    if labels:
+        for rid, rna_type, label in zip(df["id"], df["rna_type"], df["label"]):
+            if rna_type not in CLASSES:
+                raise InputError(
+                    table.source, f"unknown rna_type {rna_type!r} (known: {', '.join(CLASSES)})", rid
+                )
+            if label not in CLASSES[rna_type]:
+                raise InputError(
+                    table.source,
+                    f"label {label!r} is not a class of {rna_type} ({', '.join(CLASSES[rna_type])})",
+                    rid,
+                )
+    return table
+
+
+def read_dataset_handle(text, source, require=DATASET_COLUMNS, labels=None):
+    """Read and validate a dataset TSV: unique ids, normalised sequences, known labels."""
+    table = read_table_handle(text, source, require)
+    if labels is None:
+        labels = "label" in require
+    return _validate_dataset(table, labels)
+
+
+def read_dataset(path, require=DATASET_COLUMNS, labels=None):
+    source = display_name(path)
+    with open_text_input(path) as text:
+        try:
+            return read_dataset_handle(text, source, require, labels)
+        except UnicodeDecodeError as exc:
+            raise InputError(source, f"not a text file ({exc.reason})") from None
+
+
+def write_table(df, path, tool, header=()):
+    """Write ``df`` as TSV with the earlier ``#`` lines plus this tool's provenance, atomically."""
+    with atomic_output(path, "w") as out:
+        for line in list(header) + provenance_lines(tool):
+            out.write(line + "\n")
+        df.to_csv(out, sep="\t", index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
