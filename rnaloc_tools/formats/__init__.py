@@ -1,6 +1,6 @@
 """File formats, all in one place (DESIGN.md, "File contracts")."""
 
-from .npz import EmbeddingStore, EmbeddingWriter, check_same_encoder
+from .npz import ATTENTION_FORMAT, EmbeddingStore, EmbeddingWriter, check_same_encoder
 from .sequences import read_records
 from .tables import (
     DATASET_COLUMNS,
@@ -12,6 +12,7 @@ from .tables import (
 )
 
 __all__ = [
+    "ATTENTION_FORMAT",
     "DATASET_COLUMNS",
     "PREDICTION_COLUMNS",
     "EmbeddingStore",

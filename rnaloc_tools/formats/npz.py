@@ -29,6 +29,9 @@ from ..errors import InputError, RnalocError
 from ..fileio import atomic_path
 
 FORMAT_NAME = "rnaloc-embeddings"
+#: Per-position attention/importance that ``predict --attention`` writes: the same
+#: ragged layout with D = 1, float32, and ``format`` = "rnaloc-attention".
+ATTENTION_FORMAT = "rnaloc-attention"
 FORMAT_VERSION = 1
 DTYPE = np.dtype("<f2")
 #: Metadata keys that must agree between shards, and between a model and its inputs.
@@ -54,10 +57,12 @@ class EmbeddingWriter:
     ...     w.set_order(["seq1", ...])     # optional: the order of the file
     """
 
-    def __init__(self, path, meta):
+    def __init__(self, path, meta, *, dtype=DTYPE, format_name=FORMAT_NAME):
         self.path = os.fspath(path)
         self.meta = dict(meta)
         self.dim = int(self.meta["dim"])
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.format_name = format_name
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -74,7 +79,7 @@ class EmbeddingWriter:
         if rid in self._entries:
             raise RnalocError(f"{self.path}: duplicate id {rid!r}")
         offset = self._spill.tell()
-        self._spill.write(np.ascontiguousarray(matrix, dtype=DTYPE).tobytes())
+        self._spill.write(np.ascontiguousarray(matrix, dtype=self.dtype).tobytes())
         self._entries[rid] = (offset, matrix.shape[0])
         self._arrival.append(rid)
 
@@ -96,15 +101,16 @@ class EmbeddingWriter:
             lengths = np.array([self._entries[r][1] for r in order], dtype=np.int64)
             offsets = np.zeros(len(order) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
-            meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "tool_version": __version__}
+            meta = {"format_version": FORMAT_VERSION, "tool_version": __version__}
             meta.update(self.meta)
-            row_bytes = self.dim * DTYPE.itemsize
+            meta["format"] = self.format_name
+            row_bytes = self.dim * self.dtype.itemsize
             with zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
                 _write_member(zf, "ids", np.array(order, dtype=str) if order else np.zeros(0, dtype="<U1"))
                 _write_member(zf, "offsets", offsets)
                 _write_member(zf, "meta", np.array(json.dumps(meta, sort_keys=True)))
                 with zf.open("embeddings.npy", "w", force_zip64=True) as fp:
-                    _npy_header(fp, (int(offsets[-1]), self.dim), DTYPE)
+                    _npy_header(fp, (int(offsets[-1]), self.dim), self.dtype)
                     for rid in order:
                         start, rows = self._entries[rid]
                         self._spill.seek(start)
@@ -153,7 +159,7 @@ def _member_data_offset(path, zf, name):
 
 
 class _Shard:
-    def __init__(self, path):
+    def __init__(self, path, format_name=FORMAT_NAME):
         self.path = os.fspath(path)
         try:
             zf = zipfile.ZipFile(self.path)
@@ -173,8 +179,10 @@ class _Shard:
                     self.meta = json.loads(str(npz["meta"]))
             except (ValueError, OSError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
                 raise InputError(self.path, f"corrupt embeddings NPZ ({exc})") from None
-            if self.meta.get("format") != FORMAT_NAME:
-                raise InputError(self.path, "not an rnaloc embeddings NPZ (meta.format is missing)")
+            if self.meta.get("format") != format_name:
+                raise InputError(
+                    self.path, f"not an {format_name} NPZ (meta.format is {self.meta.get('format')!r})"
+                )
             if len(self.offsets) != len(self.ids) + 1 or (np.diff(self.offsets) < 0).any():
                 raise InputError(self.path, "corrupt embeddings NPZ: offsets do not match ids")
             start = _member_data_offset(self.path, zf, "embeddings.npy")
@@ -207,10 +215,10 @@ class _Shard:
 class EmbeddingStore:
     """Read one or several embeddings NPZ shards as one id -> (L, D) mapping."""
 
-    def __init__(self, paths):
+    def __init__(self, paths, format_name=FORMAT_NAME):
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        self.shards = [_Shard(p) for p in paths]
+        self.shards = [_Shard(p, format_name) for p in paths]
         if not self.shards:
             raise RnalocError("no embeddings file given")
         first = self.shards[0]

@@ -1,0 +1,50 @@
+"""Shared test fixtures.
+
+``cli(*args, input=None)`` runs the real ``rnaloc`` group in-process and returns
+the Click result (exit_code, stdout, stderr). ``test_data`` is the repository's
+test-data/ folder; ``shared_data`` is ../shared/data (the real data sets), or
+$RNALOC_SHARED_DATA.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnaloc_tools.cli import cli as rnaloc_group
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_progress(monkeypatch):
+    monkeypatch.setenv("RNALOC_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def run(*args, input=None, env=None):
+        return runner.invoke(rnaloc_group, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def test_data():
+    return REPO / "test-data"
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    path = Path(os.environ.get("RNALOC_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not (path / "miRNA" / "train.tsv").exists():
+        pytest.skip(f"real data not found at {path} (set RNALOC_SHARED_DATA)")
+    return path
+
+
+def leftovers(folder):
+    """Temporary or partial files a failed command may have left in ``folder``."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".") or p.suffix == ".part")
