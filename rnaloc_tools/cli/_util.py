@@ -33,12 +33,14 @@ threads_option = click.option(
     "-t", "--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all available)."
 )
 
-#: How a sequence is encoded: the encoder, its weights, device and long-sequence policy.
-encoder_options = _compose(
-    click.option(
-        "--encoder", type=click.Choice(ENCODER_NAMES), default="rna-fm", show_default=True,
-        help="rna-fm: the frozen RNA-FM language model (640-d); one-hot: A/C/G/U channels (4-d).",
-    ),
+encoder_choice = click.option(
+    "--encoder", type=click.Choice(ENCODER_NAMES), default="rna-fm", show_default=True,
+    help="rna-fm: the frozen RNA-FM language model (640-d); one-hot: A/C/G/U channels (4-d).",
+)
+
+#: How sequences are encoded, once the encoder is known: weights, long-sequence
+#: policy, batching, device (predict takes the encoder from the model).
+encoding_options = _compose(
     click.option(
         "--weights", type=click.Path(dir_okay=False), envvar=WEIGHTS_ENV, show_envvar=True,
         help="RNA-FM checkpoint (RNA-FM_pretrained.pth), a local file; never downloaded.",
@@ -62,6 +64,9 @@ encoder_options = _compose(
     ),
     threads_option,
 )
+
+#: embed: the encoder and how it runs.
+encoder_options = _compose(encoder_choice, encoding_options)
 
 
 def set_threads(threads):
