@@ -1,0 +1,386 @@
+"""RNA-FM: the frozen RNA foundation model as a per-nucleotide encoder (640-d).
+
+The model and its alphabet come from the installed ``rna-fm`` package (``fm``);
+the weights come only from a local file (``--weights`` or
+``RNALOC_RNAFM_WEIGHTS``), never from the network.
+
+Loading. The official ``RNA-FM_pretrained.pth`` is a ``torch.save`` dict whose
+``args`` is a pickled :class:`argparse.Namespace` (fairseq ``roberta_large``
+hyperparameters) and whose ``model`` is the state dict (``encoder.encoder.*``
+names). It is read with ``torch.load(weights_only=True)`` allowing exactly
+``argparse.Namespace`` and nothing else, memory-mapped where the file is in the
+zip format (other top-level entries, e.g. optimizer state, are never read into
+memory), and turned into a model by the package's own
+``fm.pretrained.load_model_and_alphabet_core``. Anything else (a missing,
+truncated or corrupted file, a state dict of another model, a text file, a zip
+that is not a checkpoint) is one clear error.
+
+Alphabet. RNA-FM has tokens for A, C, G, U and for every IUPAC ambiguity code
+(R Y K M S W B D H V N) plus ``-``; it has no ``T`` (inputs are normalised
+T -> U before they get here). Every letter of :data:`rnaloc_tools.seqs.ALPHABET`
+therefore maps to its own token; a letter without a token is an error, never
+``<unk>``.
+
+Inference. ``eval()`` and :func:`torch.inference_mode`; sequences are tokenised
+as the package's batch converter does (BOS ``<cls>`` + tokens + ``<eos>``,
+padded with ``<pad>``); the transformer runs through :func:`_forward`, which
+uses the package's modules and weights but computes self-attention with
+:func:`torch.nn.functional.scaled_dot_product_attention` and a key-padding
+mask, so a sequence's embedding does not depend on the rest of its batch. The
+result is the final layer's representation (after ``emb_layer_norm_after``,
+the package's ``representations[num_layers]``), BOS/EOS stripped, float32.
+Precision ``auto`` is fp16 (autocast) on CUDA and fp32 on CPU.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import pickle
+import re
+import warnings
+import zipfile
+
+import numpy as np
+
+from ..errors import RnalocError
+from ..seqs import ALPHABET
+from . import Encoder
+
+log = logging.getLogger("rnaloc")
+
+#: The longest sequence RNA-FM takes in one piece (1024 positions minus BOS/EOS).
+MAX_LEN = 1022
+WEIGHTS_FILE = "RNA-FM_pretrained.pth"
+WHERE_TO_GET = (
+    f"the official {WEIGHTS_FILE} is published by ml4bio/RNA-FM "
+    "(https://github.com/ml4bio/RNA-FM, README 'Download pre-trained models': "
+    "https://drive.google.com/drive/folders/1VGye74GnNXbUMKx6QYYectZrY7G2pQ_J ; "
+    "also https://proj.cse.cuhk.edu.hk/rnafm/api/download?filename=RNA-FM_pretrained.pth); "
+    "download it once and pass --weights FILE or set RNALOC_RNAFM_WEIGHTS"
+)
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def sha256_file(path, block=1 << 22):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _short(exc, limit=160):
+    """An exception message on one line, shortened, for a one-line error."""
+    text = " ".join(str(exc).split())
+    if len(text) < 12:  # e.g. KeyError(101) from unpickling a text file
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_path(weights):
+    if weights is None or str(weights).strip() == "":
+        raise RnalocError(f"RNA-FM weights not given: {WHERE_TO_GET}")
+    path = os.fspath(weights)
+    if not os.path.exists(path):
+        raise RnalocError(f"{path}: RNA-FM weights file not found: {WHERE_TO_GET}")
+    if os.path.isdir(path):
+        raise RnalocError(f"{path}: is a folder, not the RNA-FM weights file ({WEIGHTS_FILE})")
+    if not os.access(path, os.R_OK):
+        raise RnalocError(f"{path}: cannot read the RNA-FM weights file (permission denied)")
+    return path
+
+
+def read_checkpoint(path):
+    """``torch.load`` the checkpoint safely: tensors, containers and ``argparse.Namespace`` only."""
+    import torch
+
+    mmap = zipfile.is_zipfile(path)  # the zip format can be memory-mapped
+    if mmap:
+        _check_zip(path)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise RnalocError(
+                f"{path}: not an RNA-FM checkpoint: it pickles {found.group(1)}, which a weights file must not "
+                "(only argparse.Namespace is allowed; nothing that runs code is unpickled)"
+            ) from None
+        raise RnalocError(f"{path}: not an RNA-FM checkpoint (not a PyTorch file: {_short(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise RnalocError(f"{path}: truncated, corrupted or not a PyTorch checkpoint ({_short(exc)})") from None
+    if not isinstance(data, dict) or "args" not in data or "model" not in data:
+        what = f"keys {sorted(map(str, data))[:6]}" if isinstance(data, dict) else f"a {type(data).__name__}"
+        raise RnalocError(
+            f"{path}: not an RNA-FM checkpoint (expected a dict with 'args' and 'model'; found {what})"
+        )
+    if not isinstance(data["args"], argparse.Namespace) or not isinstance(data["model"], dict):
+        raise RnalocError(
+            f"{path}: not an RNA-FM checkpoint ('args' is a {type(data['args']).__name__}, expected "
+            f"argparse.Namespace; 'model' is a {type(data['model']).__name__}, expected a state dict)"
+        )
+    return data
+
+
+def _check_zip(path):
+    """Verify every member's CRC: torch does not, and a damaged tensor would load silently."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise RnalocError(f"{path}: truncated or corrupted checkpoint ({_short(exc)})") from None
+    if bad is not None:
+        raise RnalocError(f"{path}: corrupted checkpoint (checksum error in member {bad.split('/')[-1]!r})")
+
+
+def build_model(data, path):
+    """The package's own model builder on a checkpoint dict; returns (model, alphabet)."""
+    import fm
+
+    args = data["args"]
+    if getattr(args, "arch", None) != "roberta_large":
+        raise RnalocError(
+            f"{path}: not an RNA-FM checkpoint (architecture {getattr(args, 'arch', None)!r}, expected 'roberta_large')"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "regression weights not found": contacts are not used here
+            model, alphabet = fm.pretrained.load_model_and_alphabet_core("rna-fm", data, None, theme="rna")
+    except Exception as exc:  # noqa: BLE001 - missing/unexpected keys, shape mismatches, bad args
+        raise RnalocError(f"{path}: not an RNA-FM checkpoint (weights do not fit the model: {_short(exc)})") from None
+    return model, alphabet
+
+
+def token_table(alphabet):
+    """A 256-entry lookup: ASCII code -> token index, -1 for letters without a token."""
+    table = np.full(256, -1, dtype=np.int64)
+    for tok, idx in alphabet.tok_to_idx.items():
+        if len(tok) == 1:
+            table[ord(tok)] = idx
+    missing = sorted(c for c in ALPHABET if table[ord(c)] < 0)
+    if missing:
+        raise RnalocError(f"the RNA-FM alphabet has no token for {''.join(missing)}")
+    return table
+
+
+def tokenize(seqs, alphabet, table):
+    """(B, T) int64 tokens: BOS + sequence + EOS, right-padded; as the package's batch converter."""
+    import torch
+
+    width = max(len(s) for s in seqs) + int(alphabet.prepend_bos) + int(alphabet.append_eos)
+    tokens = np.full((len(seqs), width), alphabet.padding_idx, dtype=np.int64)
+    start = int(alphabet.prepend_bos)
+    for i, s in enumerate(seqs):
+        codes = table[np.frombuffer(s.encode("ascii", "replace"), dtype=np.uint8)]
+        if (codes < 0).any():
+            bad = "".join(sorted({c for c, k in zip(s, codes) if k < 0}))
+            raise RnalocError(f"letter(s) {bad!r} have no RNA-FM token (normalise sequences first)")
+        if alphabet.prepend_bos:
+            tokens[i, 0] = alphabet.cls_idx
+        tokens[i, start : start + len(s)] = codes
+        if alphabet.append_eos:
+            tokens[i, start + len(s)] = alphabet.eos_idx
+    return torch.from_numpy(tokens)
+
+
+def _layer_forward(layer, x, keep):
+    """One package ``TransformerLayer`` (pre-LN) with SDPA attention.  x: (B, T, E); keep: (B, 1, 1, T) bool."""
+    import torch.nn.functional as F
+
+    attn = layer.self_attn
+    bsz, length, dim = x.shape
+    heads = attn.num_heads
+    h = layer.self_attn_layer_norm(x)
+    q = attn.q_proj(h).view(bsz, length, heads, -1).transpose(1, 2)  # (B, H, T, D)
+    k = attn.k_proj(h).view(bsz, length, heads, -1).transpose(1, 2)
+    v = attn.v_proj(h).view(bsz, length, heads, -1).transpose(1, 2)
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=attn.scaling)  # (B, H, T, D)
+    x = x + attn.out_proj(o.transpose(1, 2).reshape(bsz, length, dim))
+    h = layer.final_layer_norm(x)
+    return x + layer.fc2(F.gelu(layer.fc1(h)))  # fm's gelu is the exact (erf) GELU
+
+
+def _forward(model, tokens):
+    """Final-layer representation (B, T, E) of the package's ESM-1b-style model, with SDPA attention.
+
+    Same computation as ``model(tokens, repr_layers=[n])["representations"][n]``
+    (see the tests), minus the LM head and the explicit attention matrices.
+    """
+    import torch
+
+    pad = tokens.eq(model.padding_idx)  # (B, T)
+    x = model.embed_scale * model.embed_tokens(tokens)
+    if getattr(model.args, "token_dropout", False):
+        x = x * (1 - 0.15 * 0.8)  # the package's rescaling; inputs never contain <mask>
+    x = x + model.embed_positions(tokens)
+    if model.emb_layer_norm_before:
+        x = model.emb_layer_norm_before(x)
+    x = x * (~pad).unsqueeze(-1).to(x.dtype)
+    keep = (~pad)[:, None, None, :]  # attend to real tokens only
+    for layer in model.layers:
+        x = _layer_forward(layer, x, keep)
+    return model.emb_layer_norm_after(x)
+
+
+def resolve_device(device):
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RnalocError(
+            f"--device cuda: CUDA is not available (torch {torch.__version__}, "
+            f"{'no CUDA build' if torch.version.cuda is None else 'no GPU visible'}); use --device cpu or auto"
+        )
+    if device not in ("cpu", "cuda"):
+        raise RnalocError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return device
+
+
+def resolve_precision(precision, device):
+    if precision in (None, "auto"):
+        return "fp16" if device == "cuda" else "fp32"
+    if precision not in PRECISIONS:
+        raise RnalocError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    if precision == "fp16" and device == "cpu":
+        raise RnalocError("--precision fp16 needs --device cuda; on CPU use fp32 (or bf16)")
+    return precision
+
+
+class RnaFmEncoder(Encoder):
+    """RNA-FM (12 layers, 640-d in the official weights): sequence -> (L, dim) float32."""
+
+    name = "rna-fm"
+    max_len = MAX_LEN
+    extra_tokens = 2  # BOS and EOS
+
+    def __init__(self, weights, device="auto", precision="auto", threads=None):
+        import torch
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.path = _check_path(weights)
+        data = read_checkpoint(self.path)
+        model, alphabet = build_model(data, self.path)
+        del data
+        self.sha256 = sha256_file(self.path)
+        self.model = model.eval().requires_grad_(False).to(self.device)
+        self.alphabet = alphabet
+        self.table = token_table(alphabet)
+        self.dim = int(model.args.embed_dim)
+        self.layers = int(model.args.layers)
+        self.max_len = min(MAX_LEN, int(model.args.max_positions) - 2)
+        log.debug(
+            "RNA-FM %s: %d layers, %d-d, %s on %s", self.path, self.layers, self.dim, self.precision, self.device
+        )
+
+    def meta(self):
+        meta = super().meta()
+        meta.update(
+            checkpoint_sha256=self.sha256,
+            layers=self.layers,
+            attention_heads=int(self.model.args.attention_heads),
+            ffn_embed_dim=int(self.model.args.ffn_embed_dim),
+            representation=f"layer {self.layers} (final, layer-normed), BOS/EOS stripped",
+            precision=self.precision,
+        )
+        return meta
+
+    def _autocast(self):
+        import torch
+
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        return torch.autocast(device_type=self.device, dtype=dtype)
+
+    def tokens(self, seqs):
+        return tokenize(seqs, self.alphabet, self.table)
+
+    def embed(self, seqs):
+        import torch
+
+        too_long = [len(s) for s in seqs if len(s) > self.max_len]
+        if too_long:
+            raise RnalocError(f"internal error: a {max(too_long)}-nt piece exceeds RNA-FM's {self.max_len} nt")
+        tokens = self.tokens(seqs).to(self.device)
+        with torch.inference_mode(), self._autocast():
+            rep = _forward(self.model, tokens)  # (B, T, E)
+        rep = rep.float().cpu().numpy()
+        start = int(self.alphabet.prepend_bos)
+        return [rep[i, start : start + len(s)] for i, s in enumerate(seqs)]
+
+
+def random_checkpoint_data(*, layers=2, embed_dim=32, heads=4, ffn=64, max_positions=1024, seed=0,
+                           token_dropout=False):
+    """A checkpoint dict in the format of the official RNA-FM_pretrained.pth, with seeded random weights.
+
+    ``args``: an :class:`argparse.Namespace` of fairseq ``roberta_large``
+    hyperparameters (``encoder_layers``, ``encoder_embed_dim``, ...); ``model``:
+    the state dict under the official ``encoder.encoder.*`` names (embedding
+    layer norm before and after, LM head, contact head included).
+    """
+    import fm
+    import torch
+
+    if embed_dim % heads:
+        raise ValueError("embed_dim must be a multiple of heads")
+    args = argparse.Namespace(
+        arch="roberta_large",
+        encoder_layers=layers,
+        encoder_embed_dim=embed_dim,
+        encoder_ffn_embed_dim=ffn,
+        encoder_attention_heads=heads,
+        max_positions=max_positions,
+        token_dropout=token_dropout,
+        dropout=0.1,
+        attention_dropout=0.1,
+        activation_dropout=0.0,
+        activation_fn="gelu",
+        task="masked_lm",
+        criterion="masked_lm",
+        seed=seed,
+    )
+    alphabet = fm.Alphabet.from_architecture("roberta_large", "rna")
+    model_args = argparse.Namespace(
+        arch="roberta_large", layers=layers, embed_dim=embed_dim, ffn_embed_dim=ffn, attention_heads=heads,
+        max_positions=max_positions, emb_layer_norm_before=True, token_dropout=token_dropout,
+    )
+    gen = torch.Generator().manual_seed(seed)
+    model = fm.BioBertModel(model_args, alphabet)
+    state = {}
+    for key, value in model.state_dict().items():
+        if key == "lm_head.weight":  # tied to embed_tokens, saved as its own entry
+            continue
+        if key.endswith("bias") or "layer_norm" in key:
+            base = torch.ones_like(value) if key.endswith("weight") else torch.zeros_like(value)
+            value = base + 0.1 * torch.randn(value.shape, generator=gen)
+        else:
+            fan_in = value.shape[-1] if value.dim() > 1 else 1
+            value = torch.randn(value.shape, generator=gen) / math.sqrt(fan_in)
+        state[key] = value.contiguous()
+    state["embed_tokens.weight"][alphabet.padding_idx] = 0
+    state["lm_head.weight"] = state["embed_tokens.weight"]
+    return {"args": args, "model": {f"encoder.encoder.{k}": v for k, v in state.items()}}
+
+
+def write_random_checkpoint(path, **kwargs):
+    """Write :func:`random_checkpoint_data` with ``torch.save``; returns ``path``.
+
+    Defaults are a tiny test model (2 layers, 32-d, 4 heads, FFN 64); the
+    full-size one is ``layers=12, embed_dim=640, heads=20, ffn=5120``.
+    """
+    import torch
+
+    from ..fileio import atomic_path
+
+    data = random_checkpoint_data(**kwargs)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(data, fh)
+    return path
