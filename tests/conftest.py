@@ -48,3 +48,11 @@ def shared_data():
 def leftovers(folder):
     """Temporary or partial files a failed command may have left in ``folder``."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".") or p.suffix == ".part")
+
+
+@pytest.fixture(scope="session")
+def tiny_rnafm(tmp_path_factory):
+    """Path of a tiny seeded RNA-FM checkpoint (2 layers, 32-d) in the official file format."""
+    from rnaloc_tools.encoders.rnafm import write_random_checkpoint
+
+    return write_random_checkpoint(tmp_path_factory.mktemp("rnafm") / "RNA-FM_tiny.pth", seed=0)
