@@ -1,0 +1,467 @@
+"""Training the heads: k-fold cross-validation, then a final model (the library behind ``rnaloc train``).
+
+Procedure (every fit, fold models and the final model alike):
+
+* Adam (lr 1e-3, weight decay 1e-4); ReduceLROnPlateau (min, factor 0.5, patience 20)
+  on the validation loss; gradient-norm clipping at 1.0 after every backward pass;
+  up to ``epochs`` epochs with early stopping on the validation loss (``patience``
+  epochs without improvement); the weights of the best validation epoch are kept.
+* Focal loss (class-balanced alpha, gamma 1.5) for lncRNA, cross-entropy otherwise.
+* Length-bucketed batches (similar lengths together; padding is masked anyway).
+
+Splits: rows whose ``split`` column is ``test`` never take part in training; when
+there are any, the final model is scored on them. The other rows are cut into
+``folds`` stratified folds (``StratifiedGroupKFold`` by ``cluster`` when the column
+exists, so a cluster never straddles folds), or the dataset's own ``fold`` column
+is used when present. In each fold the held-out fold is the test part and a
+stratified (grouped) tenth of the rest is the validation split for early stopping
+and the learning-rate schedule, so the fold metrics never see data that steered
+training. The final model is trained the same way on all non-test rows (a tenth
+held out for early stopping), not picked among the fold models.
+
+With the same seed and inputs, CPU training is bit-for-bit repeatable:
+:func:`init` seeds torch and numpy generators and turns on
+``torch.use_deterministic_algorithms``; every fit re-seeds from (seed, run).
+"""
+
+import copy
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from .. import CLASSES
+from ..errors import InputError, RnalocError
+from ..formats import EmbeddingStore, read_dataset
+from ..formats.npz import ENCODER_KEYS
+from ..progress import progress
+from .batching import bucket_batches, pad_batch
+from .losses import default_loss, make_loss
+from .metrics import compute_metrics, predicted_class, summarise_folds
+from .registry import build_model
+
+log = logging.getLogger("rnaloc")
+
+#: Encoder metadata carried from the embeddings into the checkpoint and the ONNX model.
+ENCODER_META_KEYS = ENCODER_KEYS + ("max_length", "long_policy")
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "rnaloc"
+    hparams: dict = field(default_factory=dict)
+    folds: int = 5
+    epochs: int = 80
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "auto"
+    patience: int = 30
+    lr_patience: int = 20
+    lr_factor: float = 0.5
+    clip: float = 1.0
+    val_fraction: float = 0.1
+    max_len: int = None
+    seed: int = 0
+
+
+def init(seed, deterministic=True):
+    """Seed torch (CPU and CUDA) and make its algorithms deterministic."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+@dataclass
+class TrainingData:
+    """The training rows of one rna_type, with their embeddings (float16, cropped to max_len)."""
+
+    ids: list
+    labels: np.ndarray  # (N,) int class index
+    matrices: list  # N arrays (L_i, D) float16
+    groups: np.ndarray  # (N,) cluster ids, or None
+    folds: np.ndarray  # (N,) given fold labels, or None
+    is_test: np.ndarray  # (N,) bool
+    rna_type: str
+    classes: tuple
+    encoder: dict
+    cropped: int = 0
+
+    @property
+    def lengths(self):
+        return np.array([m.shape[0] for m in self.matrices])
+
+    @property
+    def dim(self):
+        return self.matrices[0].shape[1]
+
+
+def _name_some(ids, n=3):
+    ids = list(ids)
+    more = f" and {len(ids) - n} more" if len(ids) > n else ""
+    return ", ".join(repr(i) for i in ids[:n]) + more
+
+
+def load_training_data(dataset_path, embedding_paths, *, folds=5, max_len=None):
+    """Read the dataset TSV and its embeddings; check everything a training run needs."""
+    table = read_dataset(dataset_path)
+    df = table.df
+    source = table.source
+    types = sorted(set(df["rna_type"]))
+    if len(types) != 1:
+        raise InputError(source, f"one model per rna_type, but the dataset has {', '.join(types)}: split it by rna_type")
+    rna_type = types[0]
+    classes = CLASSES[rna_type]
+    store = EmbeddingStore(embedding_paths)
+    npz_names = ", ".join(s.path for s in store.shards)
+    missing = [rid for rid in df["id"] if rid not in store]
+    if missing:
+        raise InputError(
+            npz_names, f"{len(missing)} dataset id(s) have no embedding: {_name_some(missing)} (embed the dataset first)"
+        )
+    is_test = (df["split"].str.strip().str.lower() == "test").to_numpy() if "split" in df.columns else np.zeros(len(df), bool)
+    labels = np.array([classes.index(lab) for lab in df["label"]])
+    train_labels = labels[~is_test]
+    counts = np.bincount(train_labels, minlength=len(classes))
+    present = [c for c, n in zip(classes, counts) if n]
+    if len(present) < 2:
+        raise InputError(source, f"only one class ({', '.join(present) or 'none'}) among the training rows: a model needs both {' and '.join(classes)}")
+    has_folds = "fold" in df.columns and (df["fold"].str.strip() != "").all()
+    if folds and not has_folds:
+        for cls, n in zip(classes, counts):
+            if n < folds:
+                raise InputError(source, f"class {cls!r} has {n} training sample(s), fewer than the {folds} folds: use fewer --folds")
+    meta = store.meta
+    policy = str(meta.get("long_policy", "none"))
+    limit = meta.get("max_length")
+    matrices, cropped = [], 0
+    for rid, seq in zip(df["id"], df["sequence"]):
+        n = store.length(rid)
+        truncated = policy == "truncate" and limit and len(seq) > int(limit) and n == int(limit)
+        if n != len(seq) and not truncated:
+            raise InputError(npz_names, f"the embedding has {n} rows but the dataset sequence has {len(seq)} nt: embeddings of another sequence?", rid)
+        mat = store.get(rid, dtype=np.float16)
+        if max_len and mat.shape[0] > max_len:
+            mat = mat[:max_len]
+            cropped += 1
+        matrices.append(mat)
+    groups = df["cluster"].to_numpy() if "cluster" in df.columns else None
+    fold_col = df["fold"].to_numpy() if has_folds else None
+    encoder = {k: meta.get(k) for k in ENCODER_META_KEYS}
+    return TrainingData(list(df["id"]), labels, matrices, groups, fold_col, is_test, rna_type, tuple(classes), encoder, cropped)
+
+
+def _split(labels, groups, n_splits, seed):
+    """[(train, held-out)] index pairs: stratified, grouped when groups are given."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # small classes: sklearn warns, the split still works
+        if groups is not None:
+            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+            return list(splitter.split(np.zeros(len(labels)), labels, groups))
+        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def outer_folds(data, n_folds, seed):
+    """[(name, train indices, test indices)] over the non-test rows."""
+    pool = np.flatnonzero(~data.is_test)
+    if data.folds is not None:
+        names = sorted(set(data.folds[pool]), key=lambda f: (len(f), f))
+        if len(names) < 2:
+            raise RnalocError("the dataset's fold column has a single fold: cross-validation needs two or more")
+        log.info("using the dataset's own fold column (%d folds)", len(names))
+        return [(str(f), pool[data.folds[pool] != f], pool[data.folds[pool] == f]) for f in names]
+    groups = data.groups[pool] if data.groups is not None else None
+    try:
+        splits = _split(data.labels[pool], groups, n_folds, seed)
+    except ValueError as exc:
+        raise RnalocError(f"cannot make {n_folds} folds: {exc}") from None
+    return [(str(i + 1), pool[tr], pool[te]) for i, (tr, te) in enumerate(splits)]
+
+
+def inner_validation(data, idx, val_fraction, seed):
+    """Split ``idx`` into (train, validation): a stratified (grouped) ~``val_fraction``."""
+    labels = data.labels[idx]
+    smallest = np.bincount(labels, minlength=len(data.classes)).min()
+    n_splits = int(max(2, min(round(1 / val_fraction), max(smallest, 2))))
+    groups = data.groups[idx] if data.groups is not None else None
+    if groups is not None and len(set(groups)) < n_splits:
+        groups = None
+    tr, va = _split(labels, groups, n_splits, seed)[0]
+    return idx[tr], idx[va]
+
+
+def _batches_to_tensors(data, idx, batch):
+    x, lengths = pad_batch([data.matrices[i] for i in idx[batch]])
+    return torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.labels[idx[batch]])
+
+
+@torch.no_grad()
+def predict_indices(model, data, idx, batch_size):
+    """Class probabilities (len(idx), C) and the mean loss-free logits, in the order of ``idx``."""
+    model.eval()
+    probs = np.zeros((len(idx), len(data.classes)), dtype=np.float32)
+    for batch in bucket_batches(data.lengths[idx], batch_size):
+        x, lengths, _ = _batches_to_tensors(data, idx, batch)
+        logits, _ = model(x, lengths)
+        probs[batch] = torch.softmax(logits, dim=1).numpy()
+    return probs
+
+
+@torch.no_grad()
+def _eval_loss(model, loss_fn, data, idx, batch_size):
+    model.eval()
+    total, correct = 0.0, 0
+    for batch in bucket_batches(data.lengths[idx], batch_size):
+        x, lengths, y = _batches_to_tensors(data, idx, batch)
+        logits, _ = model(x, lengths)
+        total += float(loss_fn(logits, y)) * len(batch)
+        correct += int((logits.argmax(1) == y).sum())
+    return total / len(idx), correct / len(idx)
+
+
+@dataclass
+class Fit:
+    model: torch.nn.Module
+    hp: object
+    history: list
+    best_epoch: int
+
+
+def fit(data, train_idx, val_idx, cfg, run, label):
+    """Train one model on ``train_idx``, early-stopped on ``val_idx``; seeded by (cfg.seed, run)."""
+    init(cfg.seed * 1000 + run)
+    rng = np.random.default_rng([cfg.seed, run])
+    model, hp = build_model(cfg.arch, dim=data.dim, n_classes=len(data.classes), **cfg.hparams)
+    counts = np.bincount(data.labels[train_idx], minlength=len(data.classes))
+    loss_name = default_loss(data.rna_type) if cfg.loss == "auto" else cfg.loss
+    loss_fn = make_loss(loss_name, counts)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience)
+    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
+    history, stale = [], 0
+    lengths = data.lengths[train_idx]
+    bar = progress(range(1, cfg.epochs + 1), desc=f"train {label}", unit="epoch")
+    for epoch in bar:
+        model.train()
+        total = 0.0
+        for batch in bucket_batches(lengths, cfg.batch_size, rng=rng):
+            x, lens, y = _batches_to_tensors(data, train_idx, batch)
+            optimiser.zero_grad()
+            logits, _ = model(x, lens)
+            loss = loss_fn(logits, y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)  # every step
+            optimiser.step()
+            total += loss.item() * len(batch)
+        val_loss, val_acc = _eval_loss(model, loss_fn, data, val_idx, cfg.batch_size)
+        scheduler.step(val_loss)
+        history.append({"run": label, "epoch": epoch, "train_loss": total / len(train_idx), "val_loss": val_loss,
+                        "val_accuracy": val_acc, "lr": optimiser.param_groups[0]["lr"]})
+        log.debug("%s epoch %d: train loss %.4f, validation loss %.4f, accuracy %.3f", label, epoch,
+                  total / len(train_idx), val_loss, val_acc)
+        if val_loss < best[0]:
+            best, stale = (val_loss, epoch, copy.deepcopy(model.state_dict())), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                log.info("%s: early stop at epoch %d (best epoch %d)", label, epoch, best[1])
+                break
+    bar.close()
+    model.load_state_dict(best[2])
+    model.eval()
+    return Fit(model, hp, history, best[1])
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    hp: object
+    data: TrainingData
+    fold_metrics: pd.DataFrame  # per fold, then mean and sd (None without CV)
+    test_metrics: dict  # the final model on split == test rows, or None
+    oof: pd.DataFrame  # out-of-fold predictions (predictions TSV + fold), or None
+    history: pd.DataFrame
+    tie_class: int
+
+
+def prediction_frame(data, idx, probs, tie_class):
+    pred = predicted_class(probs, tie_class)
+    frame = pd.DataFrame({"id": [data.ids[i] for i in idx], "rna_type": data.rna_type,
+                          "prediction": [data.classes[p] for p in pred]})
+    for c, name in enumerate(data.classes):
+        frame[f"probability_{name}"] = probs[:, c]
+    return frame
+
+
+def train(data, cfg):
+    """Cross-validate (unless ``cfg.folds`` is 0 and no fold column), then train the final model."""
+    pool = np.flatnonzero(~data.is_test)
+    counts = np.bincount(data.labels[pool], minlength=len(data.classes))
+    tie_class = int(np.argmax(counts))  # a tie goes to the class more frequent in training
+    histories, rows, oof = [], [], []
+    if cfg.folds or data.folds is not None:
+        for run, (name, tr, te) in enumerate(outer_folds(data, cfg.folds, cfg.seed), start=1):
+            tr_idx, va_idx = inner_validation(data, tr, cfg.val_fraction, cfg.seed + run)
+            result = fit(data, tr_idx, va_idx, cfg, run, f"fold {name}")
+            probs = predict_indices(result.model, data, te, cfg.batch_size)
+            pred = predicted_class(probs, tie_class)
+            metrics = compute_metrics(data.labels[te], pred, probs[:, 1])
+            rows.append({"fold": name, **metrics, "n_train": len(tr_idx), "n_validation": len(va_idx),
+                         "n_test": len(te), "best_epoch": result.best_epoch})
+            log.info("fold %s: accuracy %.3f, macro F1 %.3f, MCC %.3f (best epoch %d)", name,
+                     metrics["accuracy"], metrics["macro_f1"], metrics["mcc"], result.best_epoch)
+            frame = prediction_frame(data, te, probs, tie_class)
+            frame["fold"] = name
+            oof.append(frame)
+            histories.extend(result.history)
+    tr_idx, va_idx = inner_validation(data, pool, cfg.val_fraction, cfg.seed)
+    final = fit(data, tr_idx, va_idx, cfg, 0, "final")
+    histories.extend(final.history)
+    test_metrics = None
+    test_idx = np.flatnonzero(data.is_test)
+    if len(test_idx):
+        probs = predict_indices(final.model, data, test_idx, cfg.batch_size)
+        test_metrics = compute_metrics(data.labels[test_idx], predicted_class(probs, tie_class), probs[:, 1])
+        log.info("final model on the %d test rows: accuracy %.3f, macro F1 %.3f", len(test_idx),
+                 test_metrics["accuracy"], test_metrics["macro_f1"])
+    fold_metrics = summarise_folds(rows) if rows else None
+    if oof:
+        oof = pd.concat(oof, ignore_index=True)
+        order = {rid: i for i, rid in enumerate(data.ids)}
+        oof = oof.sort_values("id", key=lambda s: s.map(order)).reset_index(drop=True)
+    else:
+        oof = None
+    return TrainResult(final.model, final.hp, data, fold_metrics, test_metrics, oof, pd.DataFrame(histories), tie_class)
+
+
+REPORT_FILES = ("cv_metrics.tsv", "cv_predictions.tsv", "learning_curves.png", "confusion_matrix.png")
+
+
+def default_report_dir(output):
+    """``model.pt`` -> ``model.report``."""
+    stem = str(output)[:-3] if str(output).endswith(".pt") else str(output)
+    return stem + ".report"
+
+
+def _check_outputs(output, report_dir, force):
+    import os
+
+    from ..fileio import check_writable
+
+    paths = [output] + [os.path.join(report_dir, f) for f in REPORT_FILES]
+    if not force:
+        existing = [p for p in paths if os.path.exists(p)]
+        if existing:
+            raise RnalocError(f"{existing[0]}: already exists (use --force to overwrite)")
+    check_writable(output)
+    if os.path.exists(report_dir) and not os.path.isdir(report_dir):
+        raise RnalocError(f"{report_dir}: cannot write the report: not a folder")
+    parent = os.path.dirname(os.path.abspath(report_dir))
+    if not os.path.isdir(parent):
+        raise RnalocError(f"{report_dir}: cannot write the report: folder {parent} does not exist")
+
+
+def _save_png(fig, path):
+    from ..fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+
+
+def plot_learning_curves(history, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (run, h) in enumerate(history.groupby("run", sort=False)):
+        colour = f"C{i % 10}"
+        ax_loss.plot(h["epoch"], h["train_loss"], color=colour, label=f"{run} train")
+        ax_loss.plot(h["epoch"], h["val_loss"], color=colour, linestyle="--", label=f"{run} validation")
+        ax_acc.plot(h["epoch"], h["val_accuracy"], color=colour, label=run)
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss (solid: train, dashed: validation)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
+    ax_acc.legend(fontsize="small")
+    fig.tight_layout()
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def plot_confusion(matrix, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(matrix.to_numpy(), cmap="Blues")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns)
+    ax.set_yticks(range(len(matrix.index)), matrix.index)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    peak = matrix.to_numpy().max()
+    for (r, c), v in np.ndenumerate(matrix.to_numpy()):
+        ax.text(c, r, str(v), ha="center", va="center", color="white" if v > peak / 2 else "black")
+    fig.tight_layout()
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=None, force=False):
+    """``rnaloc train``: train, then write the checkpoint and the report folder (all atomically)."""
+    import os
+
+    from ..formats import write_table
+    from .checkpoint import save_checkpoint
+    from .metrics import confusion, format_metrics
+
+    report_dir = report_dir or default_report_dir(output)
+    _check_outputs(output, report_dir, force)
+    data = load_training_data(dataset_path, embedding_paths, folds=cfg.folds, max_len=cfg.max_len)
+    if data.cropped:
+        log.warning("%d sequences longer than --max-len %d were cropped to their first %d positions",
+                    data.cropped, cfg.max_len, cfg.max_len)
+    n_test = int(data.is_test.sum())
+    log.info("training %s on %d %s sequences (%s)%s; embeddings %s (dim %d)", cfg.arch, len(data.ids) - n_test,
+             data.rna_type, ", ".join(f"{c}: {n}" for c, n in zip(data.classes, np.bincount(data.labels[~data.is_test], minlength=2))),
+             f", {n_test} test rows held out" if n_test else "", data.encoder.get("encoder"), data.dim)
+    result = train(data, cfg)
+    os.makedirs(report_dir, exist_ok=True)
+    tool = "train"
+    table = result.fold_metrics
+    if result.test_metrics is not None:
+        test_row = pd.DataFrame([{"fold": "final-model-on-test-split", **result.test_metrics, "n_test": n_test}])
+        table = test_row if table is None else pd.concat([table, test_row], ignore_index=True)
+    if table is not None:
+        write_table(format_metrics(table), os.path.join(report_dir, "cv_metrics.tsv"), tool)
+    if result.oof is not None:
+        write_table(result.oof.round(6), os.path.join(report_dir, "cv_predictions.tsv"), tool)
+        order = {rid: i for i, rid in enumerate(data.ids)}
+        idx = [order[r] for r in result.oof["id"]]
+        y_pred = [data.classes.index(p) for p in result.oof["prediction"]]
+        plot_confusion(confusion(data.labels[idx], y_pred, data.classes), os.path.join(report_dir, "confusion_matrix.png"),
+                       f"{data.rna_type}: out-of-fold predictions")
+    plot_learning_curves(result.history, os.path.join(report_dir, "learning_curves.png"))
+    summary = {}
+    if result.fold_metrics is not None:
+        mean = result.fold_metrics.set_index("fold").loc["mean"]
+        sd = result.fold_metrics.set_index("fold").loc["sd"]
+        from .metrics import METRICS
+
+        summary = {f"cv_{m}": [float(mean[m]), float(sd[m])] for m in METRICS}
+    counts = np.bincount(data.labels[~data.is_test], minlength=len(data.classes))
+    extra = {
+        "class_counts": [int(c) for c in counts],
+        "tie_class": data.classes[result.tie_class],
+        "max_length": cfg.max_len,
+        "training": {**{k: v for k, v in cfg.__dict__.items()}, "cv": summary,
+                     "n_sequences": int(len(data.ids) - n_test)},
+    }
+    save_checkpoint(output, result.model, result.hp, arch=cfg.arch, classes=data.classes, rna_type=data.rna_type,
+                    encoder=data.encoder, extra=extra)
+    log.info("wrote %s and the report in %s", output, report_dir)
+    return result
