@@ -3,6 +3,8 @@
 Used by ``rnaloc train`` (per-fold metrics) and ``rnaloc evaluate``. No torch here.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
@@ -27,7 +29,14 @@ def compute_metrics(y_true, y_pred, prob_positive):
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     labels = [0, 1]
-    out = {
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # single-class resamples: sklearn warns, the values are defined
+        out = _metrics(y_true, y_pred, prob_positive, labels)
+    return {k: float(v) for k, v in out.items()}
+
+
+def _metrics(y_true, y_pred, prob_positive, labels):
+    return {
         "accuracy": accuracy_score(y_true, y_pred),
         "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
         "macro_precision": precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
@@ -35,7 +44,6 @@ def compute_metrics(y_true, y_pred, prob_positive):
         "mcc": matthews_corrcoef(y_true, y_pred) if len(y_true) else float("nan"),
         "auroc": roc_auc_score(y_true, prob_positive) if len(np.unique(y_true)) == 2 else float("nan"),
     }
-    return {k: float(v) for k, v in out.items()}
 
 
 def bootstrap_intervals(y_true, y_pred, prob_positive, *, n=1000, seed=0, level=0.95):
@@ -95,3 +103,69 @@ def predicted_class(probabilities, tie_class):
     tied = (probs == top).sum(axis=1) > 1
     pred[tied] = tie_class
     return pred
+
+
+def _some(ids, n=3):
+    ids = list(ids)
+    return ", ".join(repr(i) for i in ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def evaluate_predictions(predictions_path, dataset_path, *, n_bootstrap=1000, seed=0):
+    """Join a predictions TSV with a dataset TSV on ``id``; metrics with bootstrap 95% intervals.
+
+    Returns (metrics table, confusion DataFrame, rna_type). Every prediction must
+    have a dataset row and every dataset row a prediction, of the same rna_type.
+    """
+    from .. import CLASSES
+    from ..errors import InputError
+    from ..formats import PREDICTION_COLUMNS, read_dataset, read_table
+
+    preds = read_table(predictions_path, require=PREDICTION_COLUMNS)
+    data = read_dataset(dataset_path)
+    p, d = preds.df, data.df
+    if p.empty:
+        raise InputError(preds.source, "no predictions")
+    dup = p["id"][p["id"].duplicated()]
+    if len(dup):
+        raise InputError(preds.source, "duplicate id", dup.iloc[0])
+    types = sorted(set(p["rna_type"]))
+    if len(types) != 1 or types[0] not in CLASSES:
+        raise InputError(preds.source, f"expected predictions of one known rna_type, found {', '.join(types)}")
+    rna_type = types[0]
+    classes = CLASSES[rna_type]
+    prob_cols = [f"probability_{c}" for c in classes]
+    missing_cols = [c for c in prob_cols if c not in p.columns]
+    if missing_cols:
+        raise InputError(preds.source, f"missing column(s) {', '.join(missing_cols)} for {rna_type}")
+    unknown = p.loc[~p["prediction"].isin(classes), "id"]
+    if len(unknown):
+        bad = p.set_index("id").loc[unknown.iloc[0], "prediction"]
+        raise InputError(preds.source, f"prediction {bad!r} is not a class of {rna_type} ({', '.join(classes)})", unknown.iloc[0])
+    not_in_data = sorted(set(p["id"]) - set(d["id"]))
+    if not_in_data:
+        raise InputError(data.source, f"{len(not_in_data)} predicted id(s) not found in the dataset: {_some(not_in_data)}")
+    not_predicted = [r for r in d["id"] if r not in set(p["id"])]
+    if not_predicted:
+        raise InputError(preds.source, f"{len(not_predicted)} dataset id(s) have no prediction: {_some(not_predicted)}")
+    joined = d[["id", "rna_type", "label"]].merge(p, on="id", suffixes=("", "_predicted"))
+    wrong = joined.loc[joined["rna_type"] != joined["rna_type_predicted"]]
+    if len(wrong):
+        row = wrong.iloc[0]
+        raise InputError(data.source, f"rna_type {row['rna_type']} in the dataset but {row['rna_type_predicted']} in the predictions", row["id"])
+    try:
+        prob = joined[prob_cols[1]].astype(float).to_numpy()
+    except ValueError as exc:
+        raise InputError(preds.source, f"column {prob_cols[1]} is not numeric ({exc})") from None
+    y_true = joined["label"].map(classes.index).to_numpy()
+    y_pred = joined["prediction"].map(classes.index).to_numpy()
+    values = compute_metrics(y_true, y_pred, prob)
+    intervals = bootstrap_intervals(y_true, y_pred, prob, n=n_bootstrap, seed=seed)
+    rows = [{"metric": m, "value": values[m], "ci95_low": intervals[m][0], "ci95_high": intervals[m][1]} for m in METRICS]
+    rows = [{**r, "value": round(r["value"], 4), "ci95_low": round(r["ci95_low"], 4), "ci95_high": round(r["ci95_high"], 4)}
+            for r in rows]
+    rows.append({"metric": "n", "value": len(joined)})
+    matrix = confusion(y_true, y_pred, classes)
+    for t in classes:
+        for q in classes:
+            rows.append({"metric": f"confusion_true_{t}_predicted_{q}", "value": int(matrix.loc[t, q])})
+    return pd.DataFrame(rows, dtype=object), matrix, rna_type
