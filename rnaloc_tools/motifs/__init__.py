@@ -1,0 +1,205 @@
+"""Attention-based motif discovery (the library behind ``rnaloc motifs``).
+
+RNALoc-LM's interpretability analysis (paper section 3.3), which its authors
+did not release as code: nucleotides whose attention exceeds their
+sequence's median are important; runs of them are candidate regions; k-mers
+over-represented in those regions (Fisher exact test, Benjamini-Hochberg)
+are merged into position weight matrices, written as a table, a MEME motif
+file and sequence logos; known localization motifs are checked by IUPAC
+matching. See :mod:`.discover` for the method and :mod:`.known` for the
+known motifs.
+
+Python users call :func:`run_motifs` (files in, files out) or
+:func:`find_motifs` (sequences with attention in, tables out).
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..fileio import check_writable
+from ..formats import write_table
+from .discover import BACKGROUNDS, Params, annotate, decode, merge_kmers, parse_threshold, test_kmers
+from .inputs import ALL, CLASS_SOURCES, MotifInput, Sequence, load_inputs
+from .known import KNOWN_MOTIFS, KnownMotif, check_known, motifs_for, read_known_motifs
+from .writers import background_frequencies, consensus, meme_text, write_logos, write_meme
+
+__all__ = [
+    "ALL",
+    "BACKGROUNDS",
+    "CLASS_SOURCES",
+    "KNOWN_MOTIFS",
+    "KnownMotif",
+    "MotifInput",
+    "MotifResult",
+    "Outputs",
+    "Params",
+    "Sequence",
+    "find_motifs",
+    "load_inputs",
+    "meme_text",
+    "parse_threshold",
+    "run_motifs",
+]
+
+log = logging.getLogger("rnaloc")
+
+MOTIF_COLUMNS = [
+    "motif", "class", "consensus", "seed", "width", "kmers", "support", "n", "support_fraction",
+    "background_support", "background_n", "background_fraction", "enrichment", "p", "q", "sites",
+    "sequences_with_motif",
+]  # fmt: skip
+REGION_COLUMNS = ["id", "start", "end", "class", "mean_attention", "max_attention", "threshold", "sequence"]
+
+
+@dataclass
+class MotifResult:
+    motifs: list  # discover.Motif
+    table: pd.DataFrame  # motifs.tsv
+    tested: pd.DataFrame  # every k-mer tested
+    known: pd.DataFrame  # known_motifs.tsv
+    regions: pd.DataFrame  # regions.tsv
+    background: object  # letter frequencies A C G U
+    n_tests: int
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class Outputs:
+    """Where results go; None skips an output."""
+
+    motifs: str = None
+    meme: str = None
+    logos: str = None  # a folder
+    regions: str = None
+    known: str = None
+
+    @classmethod
+    def in_folder(cls, folder, **overrides):
+        o = cls(
+            motifs=os.path.join(folder, "motifs.tsv"),
+            meme=os.path.join(folder, "motifs.meme"),
+            logos=os.path.join(folder, "logos"),
+            regions=os.path.join(folder, "regions.tsv"),
+            known=os.path.join(folder, "known_motifs.tsv"),
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(o, key, value)
+        return o
+
+    def files(self):
+        return [p for p in (self.motifs, self.meme, self.regions, self.known) if p]
+
+
+def find_motifs(sequences, classes, params=None, known_motifs=KNOWN_MOTIFS, rna_type=None):
+    """Discover motifs in ``sequences`` (a list of :class:`Sequence`); return a :class:`MotifResult`."""
+    params = params or Params()
+    params.check()
+    if params.background == "other-class" and len(classes) < 2:
+        from ..errors import RnalocError
+
+        raise RnalocError("--background other-class needs sequences of two classes (labels or predictions)")
+    present = [c for c in classes if any(s.cls == c for s in sequences)]
+    ann = annotate(sequences, params)
+    log.info(
+        "%d sequences (%s), %d candidate regions of >= %d important nt",
+        len(sequences),
+        ", ".join(f"{c}: {sum(s.cls == c for s in sequences)}" for c in present),
+        len(ann.regions),
+        params.min_length,
+    )
+    tested, windows = test_kmers(ann, params, present)
+    n_tests = len(tested)
+    n_sig = int(((tested["q"] <= params.alpha) & (tested["enrichment"] > 1)).sum()) if n_tests else 0
+    log.info("%d k-mers tested (k = %d..%d), %d significant at q <= %g", n_tests, params.k_min, params.k_max, n_sig, params.alpha)
+    motifs = merge_kmers(ann, tested, windows, params, present)
+    rows = []
+    for m in motifs:
+        r = m.seed_row
+        rows.append(
+            {
+                "motif": m.name,
+                "class": m.cls,
+                "consensus": consensus(m.counts),
+                "seed": decode(int(r["code"]), int(r["k"])),
+                "width": m.width,
+                "kmers": len(m.members),
+                "support": int(r["support"]),
+                "n": int(r["n"]),
+                "support_fraction": r["support"] / r["n"],
+                "background_support": int(r["background_support"]),
+                "background_n": int(r["background_n"]),
+                "background_fraction": r["background_support"] / r["background_n"],
+                "enrichment": float(r["enrichment"]),
+                "p": float(r["p"]),
+                "q": float(r["q"]),
+                "sites": m.sites,
+                "sequences_with_motif": m.support_any,
+            }
+        )
+    table = pd.DataFrame(rows, columns=MOTIF_COLUMNS)
+    if motifs:
+        log.info("%d motif(s): %s", len(motifs), ", ".join(f"{m.name} {consensus(m.counts)}" for m in motifs[:10]))
+    else:
+        log.info("no significant motifs")
+    known = check_known(ann, present, motifs_for(rna_type, known_motifs)) if known_motifs else pd.DataFrame()
+    regions = pd.DataFrame(ann.regions, columns=REGION_COLUMNS)
+    return MotifResult(motifs, table, tested, known, regions, background_frequencies(ann.codes), n_tests)
+
+
+def _format(df):
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype.kind == "f":
+            df[col] = df[col].map(lambda v: "NA" if pd.isna(v) else f"{v:.4g}")
+    return df
+
+
+def write_outputs(result, outputs, params):
+    """Write every requested output, each atomically (the logo folder file by file)."""
+    settings = (
+        f"#rnaloc motifs settings: threshold={params.threshold} min_length={params.min_length} "
+        f"k={params.k_min}..{params.k_max} background={params.background} min_support={params.min_support} "
+        f"alpha={params.alpha} tests={result.n_tests}"
+    )
+    if outputs.motifs:
+        write_table(_format(result.table), outputs.motifs, "motifs", header=[settings])
+    if outputs.meme:
+        write_meme(outputs.meme, result.motifs, result.background, result.n_tests)
+    if outputs.regions:
+        write_table(_format(result.regions), outputs.regions, "motifs", header=[settings])
+    if outputs.known and not result.known.empty:
+        write_table(_format(result.known), outputs.known, "motifs", header=[settings])
+    if outputs.logos and result.motifs:
+        subtitles = {
+            r["motif"]: f"{r['class']}: {r['support']}/{r['n']} seqs, enrichment {r['enrichment']:.2f}, q {r['q']:.2g}"
+            for r in result.table.to_dict("records")
+        }
+        write_logos(outputs.logos, result.motifs, subtitles)
+
+
+def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, class_from="auto", params=None,
+               known_motifs_path=None, use_known=True):
+    """Files in, files out: read and check the inputs, find motifs, write the outputs."""
+    params = params or Params()
+    params.check()
+    for path in outputs.files():
+        if path != "-":
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent) and os.path.isdir(os.path.dirname(parent)):
+                continue  # the output folder is created once the results are ready
+            check_writable(path)
+    known_motifs = read_known_motifs(known_motifs_path) if known_motifs_path else (KNOWN_MOTIFS if use_known else ())
+    data = load_inputs(attention_paths, sequences_path, predictions, class_from)
+    log.info("classes from %s; RNA type %s", data.class_source, data.rna_type or "unknown")
+    result = find_motifs(data.sequences, data.classes, params, known_motifs, data.rna_type)
+    result.meta = data.meta
+    for path in outputs.files() + ([outputs.logos] if outputs.logos else []):
+        if path and path != "-":
+            target = path if path == outputs.logos else os.path.dirname(os.path.abspath(path))
+            os.makedirs(target, exist_ok=True)
+    write_outputs(result, outputs, params)
+    return result
