@@ -110,7 +110,11 @@ def read_checkpoint(path):
                 f"{path}: not an RNA-FM checkpoint: it pickles {found.group(1)}, which a weights file must not "
                 "(only argparse.Namespace is allowed; nothing that runs code is unpickled)"
             ) from None
-        raise RnalocError(f"{path}: not an RNA-FM checkpoint (not a PyTorch file: {_short(exc)})") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\n", str(exc) + "\n")
+        raise RnalocError(
+            f"{path}: truncated, corrupted or not a PyTorch checkpoint "
+            f"({detail.group(1).strip() if detail else _short(exc)})"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
         raise RnalocError(f"{path}: truncated, corrupted or not a PyTorch checkpoint ({_short(exc)})") from None
     if not isinstance(data, dict) or "args" not in data or "model" not in data:

@@ -1,0 +1,222 @@
+"""The RNA-FM encoder: checkpoint format and loading, tokens, SDPA vs the package, batch invariance."""
+
+import argparse
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import fm
+from rnaloc_tools.encoders import get_encoder
+from rnaloc_tools.encoders.rnafm import (
+    MAX_LEN,
+    RnaFmEncoder,
+    _forward,
+    random_checkpoint_data,
+    write_random_checkpoint,
+)
+from rnaloc_tools.errors import RnalocError
+from rnaloc_tools.seqs import ALPHABET
+
+#: fp32 tolerance between our SDPA path and the package's own attention (the issue asks <= 1e-4).
+SDPA_TOL = 1e-4
+#: fp32 tolerance for a sequence alone vs inside a padded batch of other lengths.
+BATCH_TOL = 1e-5
+
+SEQS = ["ACGU" * 30 + "N", "GGGCCAUUAG", "RYSWKMBDHVN" * 4, "U", "AUGGCUACGAUCGAUCGUAGCUAGCUAGCAUCGAUCGA" * 3]
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_rnafm):
+    torch.manual_seed(0)
+    return RnaFmEncoder(tiny_rnafm, device="cpu")
+
+
+def _sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_checkpoint_has_the_official_layout(tiny_rnafm):
+    data = torch.load(tiny_rnafm, weights_only=False)
+    assert set(data) == {"args", "model"}
+    assert isinstance(data["args"], argparse.Namespace)
+    assert data["args"].arch == "roberta_large" and data["args"].encoder_layers == 2
+    assert all(k.startswith("encoder.encoder.") for k in data["model"])
+    assert "encoder.encoder.layers.1.self_attn.q_proj.weight" in data["model"]
+    assert "encoder.encoder.emb_layer_norm_after.weight" in data["model"]
+
+
+def test_package_loader_reads_the_tiny_checkpoint_too(tiny_rnafm, encoder):
+    """The package's own local loader accepts the same file and gives the same model."""
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        model, alphabet = fm.pretrained.load_model_and_alphabet_local(tiny_rnafm, theme="rna")
+    mine = encoder.model.state_dict()
+    theirs = model.state_dict()
+    assert set(mine) == set(theirs)
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_meta_and_dimensions(tiny_rnafm, encoder):
+    meta = encoder.meta()
+    assert meta["encoder"] == "rna-fm"
+    assert meta["dim"] == 32 == encoder.dim
+    assert meta["max_length"] == MAX_LEN == 1022
+    assert meta["checkpoint_sha256"] == _sha(tiny_rnafm)
+    assert meta["layers"] == 2 and encoder.extra_tokens == 2
+
+
+def test_loading_does_not_modify_the_file(tmp_path):
+    path = write_random_checkpoint(tmp_path / "w.pth", seed=3)
+    before = _sha(path)
+    RnaFmEncoder(path, device="cpu")
+    assert _sha(path) == before
+
+
+def test_every_iupac_letter_has_its_own_token(encoder):
+    alphabet = encoder.alphabet
+    letters = "".join(sorted(ALPHABET))
+    tokens = encoder.tokens([letters])[0]
+    assert tokens[0] == alphabet.cls_idx and tokens[-1] == alphabet.eos_idx
+    body = tokens[1:-1].tolist()
+    assert [alphabet.get_tok(i) for i in body] == list(letters)
+    assert alphabet.unk_idx not in body
+    assert "T" not in alphabet.tok_to_idx  # why sequences are normalised T -> U
+
+
+def test_tokens_match_the_package_batch_converter(encoder):
+    _, _, theirs = encoder.alphabet.get_batch_converter()([(str(i), s) for i, s in enumerate(SEQS)])
+    assert torch.equal(encoder.tokens(SEQS), theirs)
+
+
+def test_letter_without_token_is_an_error(encoder):
+    with pytest.raises(RnalocError, match="'T'"):
+        encoder.embed(["ACGT"])
+
+
+@pytest.mark.parametrize("token_dropout", [False, True])
+def test_sdpa_matches_the_package_attention(tmp_path, token_dropout):
+    path = write_random_checkpoint(tmp_path / "w.pth", seed=1, token_dropout=token_dropout)
+    enc = RnaFmEncoder(path, device="cpu")
+    tokens = enc.tokens(SEQS)  # padded batch of different lengths
+    real = ~tokens.eq(enc.alphabet.padding_idx)
+    with torch.inference_mode():
+        ours = _forward(enc.model, tokens)
+        theirs = enc.model(tokens, repr_layers=[enc.layers])["representations"][enc.layers]
+    diff = (ours - theirs)[real].abs().max().item()
+    assert diff <= SDPA_TOL, diff
+    # and each sequence through the package alone, unpadded
+    out = enc.embed(SEQS)
+    for seq, mat in zip(SEQS, out):
+        with torch.inference_mode():
+            alone = enc.model(enc.tokens([seq]), repr_layers=[enc.layers])["representations"][enc.layers]
+        assert np.abs(mat - alone[0, 1 : 1 + len(seq)].numpy()).max() <= SDPA_TOL
+
+
+def test_embedding_does_not_depend_on_the_batch(encoder):
+    batch = encoder.embed(SEQS)
+    for seq, mat in zip(SEQS, batch):
+        alone = encoder.embed([seq])[0]
+        assert mat.shape == (len(seq), encoder.dim) and mat.dtype == np.float32
+        assert np.abs(mat - alone).max() <= BATCH_TOL
+    # another batch composition, other order
+    again = encoder.embed(SEQS[::-1] + ["ACGU" * 200])
+    for mat, other in zip(batch, again[: len(SEQS)][::-1]):
+        assert np.abs(mat - other).max() <= BATCH_TOL
+
+
+def test_bos_eos_are_stripped(encoder):
+    seq = "GAUUACA"
+    mat = encoder.embed([seq])[0]
+    with torch.inference_mode():
+        full = _forward(encoder.model, encoder.tokens([seq]))[0].numpy()
+    assert full.shape[0] == len(seq) + 2
+    np.testing.assert_allclose(mat, full[1:-1], atol=0)
+
+
+def test_legacy_serialization_loads_the_same(tmp_path, tiny_rnafm, encoder):
+    data = torch.load(tiny_rnafm, weights_only=False)
+    legacy = tmp_path / "legacy.pth"
+    torch.save(data, legacy, _use_new_zipfile_serialization=False)
+    enc = RnaFmEncoder(legacy, device="cpu")
+    assert np.array_equal(enc.embed(["ACGUN"])[0], encoder.embed(["ACGUN"])[0])
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pth"
+    data = random_checkpoint_data()
+    data["args"] = _RunsCode(marker)
+    torch.save(data, path)
+    with pytest.raises(RnalocError, match="only argparse.Namespace is allowed"):
+        RnaFmEncoder(path, device="cpu")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: torch.save({"weight": torch.zeros(3)}, p), "expected a dict with 'args' and 'model'"),
+        (lambda p: p.write_text("not a checkpoint\n"), "not a PyTorch checkpoint"),
+        (lambda p: torch.save(random_checkpoint_data(embed_dim=16) | {"args": random_checkpoint_data()["args"]}, p),
+         "weights do not fit"),
+        (lambda p: torch.save({"args": argparse.Namespace(arch="transformer"), "model": {}}, p), "architecture"),
+    ],
+)
+def test_other_formats_are_one_line_errors(tmp_path, make, message):
+    path = tmp_path / "w.pth"
+    make(path)
+    with pytest.raises(RnalocError, match=message) as err:
+        RnaFmEncoder(path, device="cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_weights_say_where_to_get_them(tmp_path):
+    for weights in (None, tmp_path / "nope.pth"):
+        with pytest.raises(RnalocError) as err:
+            get_encoder("rna-fm", weights=weights)
+        assert "github.com/ml4bio/RNA-FM" in str(err.value) and "RNALOC_RNAFM_WEIGHTS" in str(err.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda_is_a_clear_error(tiny_rnafm):
+    with pytest.raises(RnalocError, match="CUDA is not available"):
+        RnaFmEncoder(tiny_rnafm, device="cuda")
+
+
+def test_fp16_on_cpu_is_refused_and_bf16_is_close(tiny_rnafm, encoder):
+    with pytest.raises(RnalocError, match="fp16"):
+        RnaFmEncoder(tiny_rnafm, device="cpu", precision="fp16")
+    low = RnaFmEncoder(tiny_rnafm, device="cpu", precision="bf16")
+    assert low.meta()["precision"] == "bf16"
+    a, b = low.embed(SEQS[:2]), encoder.embed(SEQS[:2])
+    assert all(x.dtype == np.float32 and np.abs(x - y).max() < 0.25 for x, y in zip(a, b))
+
+
+def test_full_size_architecture_has_99_5m_parameters():
+    """The benchmark checkpoint's shape (bench/make_rnafm_checkpoint.py) is RNA-FM's: ~99.5 M parameters."""
+    alphabet = fm.Alphabet.from_architecture("roberta_large", "rna")
+    args = argparse.Namespace(arch="roberta_large", layers=12, embed_dim=640, ffn_embed_dim=5120,
+                              attention_heads=20, max_positions=1024, emb_layer_norm_before=True)
+    with torch.device("meta"):
+        model = fm.BioBertModel(args, alphabet)
+    n = sum(p.numel() for p in model.parameters())
+    assert 99.0e6 < n < 100.0e6, n
+
+
+def test_checkpoint_is_reproducible_from_its_seed(tmp_path):
+    a = random_checkpoint_data(seed=5)["model"]
+    b = random_checkpoint_data(seed=5)["model"]
+    c = random_checkpoint_data(seed=6)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
