@@ -50,5 +50,5 @@ def command(input, output, identity, keep, threads, memory_mb, strand, min_lengt
     df, stats, program = dedup(table, identity, keep=keep, threads=threads, memory_mb=memory_mb,
                                both_strands=strand == "both", min_length=min_length, clstr=clstr,
                                save_clstr=save_clstr)
-    log.info("%s", stats.summary(identity, keep, program))
+    log.info("%s", stats.summary(keep, program))
     write_table(df, output, "dedup", table.header)

@@ -18,8 +18,8 @@ class DedupStats:
     too_short: int
     mixed_label_clusters: int
 
-    def summary(self, identity, keep, program):
-        text = (f"{self.sequences} sequences -> {self.clusters} clusters at {identity:.0%} identity ({program}); "
+    def summary(self, keep, program):
+        text = (f"{self.sequences} sequences -> {self.clusters} clusters ({program}); "
                 f"kept {self.kept} {'representatives' if keep == 'representatives' else 'rows'}")
         if self.too_short:
             text += f"; {self.too_short} sequence(s) too short for cd-hit-est kept as singleton clusters"
