@@ -118,3 +118,21 @@ def test_against_itself_leaves_nothing(cli, data, tmp_path):
     out = tmp_path / "out.tsv"
     _fails(cli("split", data, "--against", data, "-o", out), "nothing left")
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+@needs_cdhit
+def test_real_shell_pipe_curate_dedup_split(test_data, tmp_path):
+    import subprocess
+    import sys
+
+    rnaloc = f"{sys.executable} -m rnaloc_tools"
+    export = test_data / "curate-circrna-export.tsv"
+    cmd = (f"cat {export} | {rnaloc} curate - --rna-type circRNA --min-class-size 1 "
+           f"| {rnaloc} dedup - --keep all | {rnaloc} split - -k 2 --seed 3 > {tmp_path / 'out.tsv'}")
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True,
+                          env={**__import__("os").environ, "RNALOC_NO_PROGRESS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    df = frame((tmp_path / "out.tsv").read_text())
+    assert len(df) == 21 and {"cluster", "split", "fold"} <= set(df.columns)
+    heads = [line.split()[1] for line in (tmp_path / "out.tsv").read_text().splitlines() if line.startswith("#")]
+    assert heads == ["curate", "dedup", "split"]

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .. import CLASSES
 from ..errors import InputError, RnalocError
-from ..fileio import atomic_output, display_name, open_binary_input
+from ..fileio import atomic_output, display_name, is_stdio, open_binary_input
 from ..formats.sequences import read_fasta_handle, sniff_format
 from ..formats.tables import read_table, read_table_handle
 from ..seqs import normalize
@@ -213,7 +213,8 @@ def read_sequence_source(path):
     except UnicodeDecodeError as exc:
         raise InputError(source, f"not a text file ({exc.reason})") from None
     finally:
-        handle.close()
+        if not is_stdio(path):
+            handle.close()
     seq_col = _find_columns(table.df.columns, {"sequence": COLUMN_ALIASES["sequence"]}).get("sequence")
     keys = _find_columns(table.df.columns, _SEQUENCE_KEY_ALIASES)
     if seq_col is None or not keys:
