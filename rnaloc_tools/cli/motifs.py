@@ -4,7 +4,9 @@ import os
 
 import click
 
+from .. import RNA_TYPES
 from ..motifs import BACKGROUNDS, CLASS_SOURCES, Outputs, Params, parse_threshold, run_motifs
+from ._util import encoding_options
 
 _path = click.Path(dir_okay=False, allow_dash=True)
 
@@ -31,9 +33,13 @@ def _k_range(ctx, param, value):
 
 
 @click.command(name="motifs")
-@click.argument("attention", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-s", "--sequences", required=True, type=_path,
+@click.argument("inputs", metavar="ATTENTION.npz... | SEQUENCES", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("-s", "--sequences", type=_path,
               help="The sequences the attention belongs to: FASTA or dataset TSV ('-' for stdin; .gz allowed).")
+@click.option("-m", "--model", type=click.Path(dir_okay=False),
+              help="Run this ONNX model on the sequences first, instead of reading attention files.")
+@click.option("--rna-type", type=click.Choice(RNA_TYPES),
+              help="Run the bundled model of this RNA type on the sequences first (or check --model's type).")
 @click.option("-p", "--predictions", type=_path, help="Predictions TSV from `rnaloc predict` (gives each sequence its class).")
 @click.option("--class-from", type=click.Choice(CLASS_SOURCES), default="auto", show_default=True,
               help="Each sequence's class: the predicted class (--predictions), the dataset's label column, or none "
@@ -53,8 +59,9 @@ def _k_range(ctx, param, value):
 @click.option("-k", "--k", "k_range", default="5-15", show_default=True, callback=_k_range,
               help="k-mer lengths tested, MIN-MAX (at most 15).")
 @click.option("--background", type=click.Choice(BACKGROUNDS), default="rest", show_default=True,
-              help="rest: the unimportant runs of the same sequences; other-class: the candidate regions of the "
-              "other class's sequences.")
+              help="rest: the unimportant runs of the same sequences (does the attention prefer the k-mer?); "
+              "other-class: the candidate regions of the other class's sequences (which attended k-mers differ "
+              "between the classes? this also finds k-mers that differ between the classes anywhere).")
 @click.option("--min-support", type=click.IntRange(min=1), default=5, show_default=True,
               help="Test only k-mers present in at least this many sequence sets (foreground + background).")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.05, show_default=True,
@@ -68,10 +75,17 @@ def _k_range(ctx, param, value):
               help="TSV of motifs to check (columns name, iupac [, rna_type, class, reference]) instead of the "
               "built-in localization motifs.")
 @click.option("--no-known", is_flag=True, help="Skip the known-motif check.")
-def command(attention, sequences, predictions, class_from, outdir, motifs_out, meme, logos, regions, known_out,
+@click.option("--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True,
+              help="With --model/--rna-type: ONNX Runtime provider.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="With --model/--rna-type: sequences per batch.")
+@encoding_options
+def command(inputs, sequences, model, rna_type, predictions, class_from, outdir, motifs_out, meme, logos, regions, known_out,
             threshold, min_length, k_range, background, min_support, alpha, max_motifs, max_shift, max_mismatches,
-            known_motifs, no_known):
-    """Find the motifs the model attends to, from ATTENTION (one or more NPZ files of `rnaloc predict --attention`).
+            known_motifs, no_known, provider, batch_size, weights, long_policy, toks_per_batch, device, precision,
+            threads):
+    """Find the motifs a model attends to: from attention NPZ files that `rnaloc predict --attention` wrote
+    (with --sequences), or by running a model (--model or --rna-type) on SEQUENCES.
 
     A nucleotide is important when its attention exceeds its sequence's median
     (RNALoc-LM's rule; see --threshold); runs of at least --min-length important
@@ -96,7 +110,27 @@ def command(attention, sequences, predictions, class_from, outdir, motifs_out, m
       rnaloc motifs att.npz --sequences seqs.fa --predictions pred.tsv -o motifs/
       rnaloc motifs att.npz --sequences dataset.tsv --class-from label -o motifs/
       rnaloc motifs att.npz -s seqs.fa --class-from none --motifs - | less
+      rnaloc motifs --rna-type miRNA seqs.fa -o motifs/
+
+    \b
+    Classes: with --predictions (or a model run here) each sequence belongs to
+    its predicted class; with a dataset TSV, --class-from label uses its label.
     """
+    direct = model is not None or rna_type is not None
+    attention = list(inputs)
+    if direct:
+        if sequences is None:
+            if len(inputs) != 1:
+                raise click.UsageError("with --model/--rna-type give one SEQUENCES file (or --sequences)")
+            sequences, attention = inputs[0], []
+        elif inputs:
+            raise click.UsageError("with --model/--rna-type the attention comes from the model: give no NPZ files")
+    elif not inputs:
+        raise click.UsageError("give attention NPZ files (with --sequences), or --model/--rna-type and SEQUENCES")
+    elif sequences is None:
+        raise click.UsageError("--sequences is required with attention NPZ files")
+    if "-" in attention:
+        raise click.BadParameter("attention NPZ files cannot be read from stdin", param_hint="ATTENTION")
     if not any([outdir, motifs_out, meme, logos, regions, known_out]):
         motifs_out = "-"  # text output defaults to stdout
     if outdir:
@@ -111,7 +145,12 @@ def command(attention, sequences, predictions, class_from, outdir, motifs_out, m
         min_support=min_support, alpha=alpha, max_motifs=max_motifs, max_shift=max_shift,
         max_mismatches=max_mismatches,
     )
+    predict_options = dict(
+        provider=provider, batch_size=batch_size, weights=weights, long_policy=long_policy,
+        toks_per_batch=toks_per_batch, device=device, precision=precision, threads=threads,
+    )
     run_motifs(
-        list(attention), sequences, outputs, predictions=predictions, class_from=class_from, params=params,
-        known_motifs_path=known_motifs, use_known=not no_known,
+        attention, sequences, outputs, predictions=predictions, class_from=class_from, params=params,
+        known_motifs_path=known_motifs, use_known=not no_known, model=model, rna_type=rna_type,
+        predict_options=predict_options,
     )

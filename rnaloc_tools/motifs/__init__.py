@@ -17,6 +17,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..fileio import check_writable
@@ -41,6 +42,7 @@ __all__ = [
     "load_inputs",
     "meme_text",
     "parse_threshold",
+    "predict_attention",
     "run_motifs",
 ]
 
@@ -181,9 +183,38 @@ def write_outputs(result, outputs, params):
         write_logos(outputs.logos, result.motifs, subtitles)
 
 
+def predict_attention(records, model=None, rna_type=None, attention_path=None, **predict_options):
+    """Run a model on ``records``; return (predictions DataFrame, attention metadata to add).
+
+    The direct path of ``rnaloc motifs --model/--rna-type``: the same
+    :func:`rnaloc_tools.predict.predict_records` as ``rnaloc predict --attention``.
+    """
+    from ..predict import load_model, predict_records
+
+    loaded = load_model(model, rna_type, provider=predict_options.get("provider", "auto"),
+                        threads=predict_options.get("threads"))
+    log.info("model %s (%s, %s encoder)", loaded.name, loaded.rna_type, loaded.encoder.get("encoder"))
+    frame = predict_records(records, loaded, attention_path, **predict_options)
+    extra = {
+        "long_policy": predict_options.get("long_policy", "truncate"),
+        "max_length": loaded.encoder.get("max_length"),
+        "model_max_length": loaded.max_length,
+    }
+    return frame, extra
+
+
 def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, class_from="auto", params=None,
-               known_motifs_path=None, use_known=True):
-    """Files in, files out: read and check the inputs, find motifs, write the outputs."""
+               known_motifs_path=None, use_known=True, model=None, rna_type=None, predict_options=None):
+    """Files in, files out: read and check the inputs, find motifs, write the outputs.
+
+    With ``attention_paths`` empty, ``model`` (an ONNX file) or ``rna_type`` (its
+    bundled model) is run on the sequences first, and its predicted classes are
+    used unless ``class_from`` says otherwise.
+    """
+    import tempfile
+
+    from ..formats import read_records
+
     params = params or Params()
     params.check()
     for path in outputs.files():
@@ -193,7 +224,22 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
                 continue  # the output folder is created once the results are ready
             check_writable(path)
     known_motifs = read_known_motifs(known_motifs_path) if known_motifs_path else (KNOWN_MOTIFS if use_known else ())
-    data = load_inputs(attention_paths, sequences_path, predictions, class_from)
+    with tempfile.TemporaryDirectory(prefix="rnaloc-motifs-") as tmp:
+        extra_meta, records = None, None
+        if not attention_paths:
+            if model is None and rna_type is None:
+                from ..errors import RnalocError
+
+                raise RnalocError("give attention NPZ files, or a model (--model) or an RNA type (--rna-type) to run")
+            records = list(read_records(sequences_path))
+            attention_paths = [os.path.join(tmp, "attention.npz")]
+            frame, extra_meta = predict_attention(records, model, rna_type, attention_paths[0], **(predict_options or {}))
+            if predictions is None:
+                predictions = frame
+        data = load_inputs(attention_paths, sequences_path, predictions, class_from, records=records,
+                           extra_meta=extra_meta)
+        for s in data.sequences:  # release the attention file's memory map before the folder goes
+            s.attention = np.array(s.attention)
     log.info("classes from %s; RNA type %s", data.class_source, data.rna_type or "unknown")
     result = find_motifs(data.sequences, data.classes, params, known_motifs, data.rna_type)
     result.meta = data.meta

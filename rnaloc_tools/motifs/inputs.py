@@ -4,9 +4,9 @@ The attention NPZ is the ragged ``rnaloc-attention`` file that ``rnaloc predict
 --attention`` writes (one float per nucleotide). Every attention record must
 have a sequence of the same id and the same length, and every sequence must
 have an attention record; anything else is an error that names the file and
-the record. The one allowed difference: when the attention file says its model
-truncated long sequences (``long_policy`` = ``truncate`` with ``max_length``),
-a longer sequence is cut to the attention's length, and the count is logged.
+the record. The one allowed difference: the encoder truncated long sequences,
+or the model saw only its first positions; then only the positions the model
+saw are analysed, and the count is logged (see :func:`_allowed_lengths`).
 """
 
 import logging
@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .. import CLASSES
 from ..errors import InputError, RnalocError
@@ -57,14 +58,54 @@ def read_attention(paths):
     return store
 
 
-def _expected_length(seq_len, meta):
-    if meta.get("long_policy") == "truncate" and meta.get("max_length"):
-        return min(seq_len, int(meta["max_length"]))
-    return seq_len
+#: Longest piece each encoder embeds, for attention files whose metadata do not say it.
+_ENCODER_LIMITS = {"rna-fm": 1022}
 
 
-def pair_attention(store, records, seq_source):
-    """Match attention records to sequences by id and length; yield (record, attention vector)."""
+def _allowed_lengths(seq_len, meta):
+    """Attention lengths that fit a sequence of ``seq_len`` nt.
+
+    The full length; or, when the encoder truncated long sequences, its limit.
+    The limit comes from the metadata (``long_policy`` = ``truncate`` and
+    ``max_length``), or, when those are absent, from the encoder named by
+    ``model_encoder`` (RNA-FM: 1022 nt), since the policy is then unknown.
+    """
+    limit = meta.get("max_length")
+    if limit and meta.get("long_policy") == "truncate":
+        return {min(seq_len, int(limit))}
+    allowed = {seq_len}
+    if not limit and "long_policy" not in meta:
+        enc_limit = _ENCODER_LIMITS.get(meta.get("model_encoder") or meta.get("encoder"))
+        if enc_limit and seq_len > enc_limit:
+            allowed.add(enc_limit)
+    return allowed
+
+
+def _seen_length(att, meta):
+    """How many leading positions the model saw.
+
+    A model trained with a maximum length sees only that many positions and
+    ``rnaloc predict`` writes zero attention beyond them: the length is
+    ``model_max_length`` when the metadata say so, else, for a non-negative
+    attention (softmax weights), the position after its last non-zero value.
+    """
+    limit = meta.get("model_max_length")
+    if limit:
+        return min(len(att), int(limit))
+    if len(att) and att[-1] == 0 and (att >= 0).all():
+        nonzero = np.flatnonzero(att)
+        if len(nonzero):
+            return int(nonzero[-1]) + 1
+    return len(att)
+
+
+def pair_attention(store, records, seq_source, meta=None):
+    """Match attention records to sequences by id and length; yield (record, attention vector).
+
+    The attention is cut to the positions the model saw (see :func:`_seen_length`);
+    the sequence is cut to the attention's length by the caller.
+    """
+    meta = dict(store.meta, **(meta or {}))
     by_id = {}
     for rec in records:
         by_id[rec.id] = rec
@@ -78,12 +119,11 @@ def pair_attention(store, records, seq_source):
     for rid in by_id:
         if rid not in ids:
             raise InputError(seq_source, f"sequence has no attention in {where}", rid)
-    truncated = 0
+    shortened = 0
     for rid in store.ids:
         rec = by_id[rid]
         att = store.get(rid, np.float32)[:, 0]
-        expected = _expected_length(len(rec.seq), store.meta)
-        if len(att) != expected:
+        if len(att) not in _allowed_lengths(len(rec.seq), meta):
             raise InputError(
                 where,
                 f"attention has {len(att)} values but the sequence in {seq_source} has {len(rec.seq)} nucleotides",
@@ -91,34 +131,40 @@ def pair_attention(store, records, seq_source):
             )
         if not np.isfinite(att).all():
             raise InputError(where, "attention contains NaN or infinite values", rid)
-        if expected < len(rec.seq):
-            truncated += 1
-        yield rec, att
-    if truncated:
+        seen = _seen_length(att, meta)
+        if seen < len(rec.seq):
+            shortened += 1
+        yield rec, att[:seen]
+    if shortened:
         log.info(
-            "%d sequence(s) longer than the model's %s nt were truncated by the model: their tails are not analysed",
-            truncated,
-            store.meta.get("max_length"),
+            "%d sequence(s) are longer than the model saw (encoder or model length limit): "
+            "only the positions it saw are analysed",
+            shortened,
         )
 
 
-def _predicted_classes(path, ids):
-    table = read_table(path, require=("id", "prediction"))
-    source = table.source
-    if table.df.empty:
+def _predicted_classes(predictions, ids):
+    """{id: predicted class} and the RNA types, from a predictions TSV path or DataFrame."""
+    if isinstance(predictions, pd.DataFrame):
+        df, source = predictions, "the predictions"
+    else:
+        table = read_table(predictions, require=("id", "prediction"))
+        df, source = table.df, table.source
+    if df.empty:
         raise InputError(source, "empty input: no predictions")
-    dup = table.df["id"][table.df["id"].duplicated()]
+    dup = df["id"][df["id"].duplicated()]
     if len(dup):
         raise InputError(source, "duplicate id", dup.iloc[0])
-    pred = dict(zip(table.df["id"], table.df["prediction"]))
+    pred = dict(zip(df["id"], df["prediction"]))
     for rid in ids:
         if rid not in pred:
             raise InputError(source, "no prediction for this sequence", rid)
-    rna_types = set(table.df["rna_type"]) if "rna_type" in table.df.columns else set()
+    rna_types = set(df["rna_type"]) if "rna_type" in df.columns else set()
     return pred, rna_types
 
 
-def load_inputs(attention_paths, sequences_path, predictions_path=None, class_from="auto"):
+def load_inputs(attention_paths, sequences_path, predictions_path=None, class_from="auto", records=None,
+                extra_meta=None):
     """Read attention, sequences and classes; return a checked :class:`MotifInput`.
 
     ``class_from``: ``prediction`` (the ``prediction`` column of the predictions
@@ -130,14 +176,14 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
         raise RnalocError(f"unknown class source {class_from!r} (known: {', '.join(CLASS_SOURCES)})")
     store = read_attention(attention_paths)
     seq_source = display_name(sequences_path)
-    records = list(read_records(sequences_path))
-    pairs = list(pair_attention(store, records, seq_source))
-    meta = dict(store.meta)
+    records = list(read_records(sequences_path)) if records is None else records
+    pairs = list(pair_attention(store, records, seq_source, extra_meta))
+    meta = dict(store.meta, **(extra_meta or {}))
 
     has_label = all("label" in rec.extra for rec, _ in pairs)
     if class_from == "auto":
-        class_from = "prediction" if predictions_path else ("label" if has_label else "none")
-    if class_from == "prediction" and not predictions_path:
+        class_from = "prediction" if predictions_path is not None else ("label" if has_label else "none")
+    if class_from == "prediction" and predictions_path is None:
         raise RnalocError("classes from predictions need a predictions TSV (--predictions)")
     if class_from == "label" and not has_label:
         raise InputError(seq_source, "no 'label' column: give a dataset TSV, or --predictions, or --class-from none")
@@ -154,7 +200,7 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
         pred, pred_types = _predicted_classes(predictions_path, [rec.id for rec, _ in pairs])
         if rna_type and pred_types and pred_types != {rna_type}:
             raise InputError(
-                display_name(predictions_path),
+                "the predictions" if isinstance(predictions_path, pd.DataFrame) else display_name(predictions_path),
                 f"rna_type {', '.join(sorted(pred_types))} does not match the attention's model ({rna_type})",
             )
         cls_of = {rid: pred[rid] for rid in (rec.id for rec, _ in pairs)}
@@ -171,7 +217,12 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
         classes = CLASSES[rna_type]
     else:
         classes = tuple(sorted(set(cls_of.values())))
-    source = display_name(predictions_path) if class_from == "prediction" else seq_source
+    if class_from != "prediction":
+        source = seq_source
+    elif isinstance(predictions_path, pd.DataFrame):
+        source = "the predictions"
+    else:
+        source = display_name(predictions_path)
     for rid, cls in cls_of.items():
         if cls not in classes:
             raise InputError(source, f"class {cls!r} is not one of the model's classes ({', '.join(classes)})", rid)
