@@ -66,6 +66,8 @@ def atomic_path(path):
     file is removed and the exception propagates.
     """
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise RnalocError(f"{path}: cannot write atomically: not a regular file (a device, pipe or folder)")
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
@@ -92,6 +94,11 @@ def atomic_output(path, mode="w"):
         stream = sys.stdout if mode == "w" else sys.stdout.buffer
         yield stream
         stream.flush()
+        return
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a device or pipe (/dev/null, /dev/stdout, a FIFO): write to it, never rename over it
+        with open(path, mode, **({"encoding": "utf-8", "newline": "\n"} if mode == "w" else {})) as handle:
+            yield handle
         return
     with atomic_path(path) as tmp:
         if os.fspath(path).endswith(".gz"):

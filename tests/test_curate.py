@@ -192,3 +192,21 @@ def test_bad_mapping_and_bad_sequence(cli, circ, tmp_path):
     df.to_csv(export, sep="\t", index=False)
     _fails(cli("curate", export, "--rna-type", "circRNA", "--species", "all"),
            f"record {df.loc[df.index[5], 'RNALocate_ID']!r}", "illegal letter(s) 'X'")
+
+
+def test_output_to_a_device_is_written_not_replaced(cli, circ, tmp_path):
+    import os
+    import stat
+
+    from rnaloc_tools.errors import RnalocError
+    from rnaloc_tools.fileio import atomic_path
+
+    r = cli("curate", circ, "--rna-type", "circRNA", "--min-class-size", "1", "-o", os.devnull)
+    assert r.exit_code == 0, r.stderr
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)  # still the device, not a renamed file
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(RnalocError, match="not a regular file"):
+        with atomic_path(fifo):
+            pass
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
