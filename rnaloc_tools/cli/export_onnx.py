@@ -7,7 +7,7 @@ import click
 from ..errors import RnalocError
 from ..fileio import check_writable
 from ..model.onnx_export import ATOL, export_onnx
-from ._util import force_option, output_option
+from ._util import force_option, output_option, set_threads
 
 
 @click.command(name="export-onnx")
@@ -15,8 +15,10 @@ from ._util import force_option, output_option
 @output_option(help="ONNX model to write.")
 @click.option("--atol", type=click.FloatRange(min=0), default=ATOL, show_default=True,
               help="Largest |ONNX Runtime - PyTorch| accepted on the checked shapes.")
+@click.option("-t", "--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU threads for the PyTorch side of the comparison.")
 @force_option
-def command(checkpoint, output, atol, force):
+def command(checkpoint, output, atol, threads, force):
     """Export MODEL.pt (from `rnaloc train`) to ONNX with dynamic batch and length.
 
     The model's metadata (rna_type, classes, encoder, architecture) goes into the
@@ -33,4 +35,5 @@ def command(checkpoint, output, atol, force):
     if os.path.exists(output) and not force:
         raise RnalocError(f"{output}: already exists (use --force to overwrite)")
     check_writable(output)
+    set_threads(threads)
     export_onnx(checkpoint, output, atol=atol)

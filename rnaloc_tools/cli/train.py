@@ -6,7 +6,7 @@ import click
 
 from ..model.losses import LOSSES
 from ..model.training import TrainConfig, train_to_files
-from ._util import force_option, output_option, seed_option, set_threads, threads_option
+from ._util import force_option, output_option, seed_option, set_threads
 
 
 def _hparams(ctx, param, value):
@@ -42,7 +42,8 @@ def _hparams(ctx, param, value):
               help="Folder for cv_metrics.tsv, cv_predictions.tsv, learning_curves.png, confusion_matrix.png "
               "[default: OUTPUT without .pt, plus .report].")
 @seed_option
-@threads_option
+@click.option("-t", "--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU threads for torch (the head's small LSTM steps gain little from more, and lose much on a busy machine).")
 @force_option
 def command(dataset, embeddings, output, arch, hparams, folds, epochs, batch_size, lr, weight_decay, loss, patience,
             max_len, report_dir, seed, threads, force):

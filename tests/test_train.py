@@ -1,0 +1,251 @@
+"""rnaloc train, the heads and the checkpoint."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnaloc_tools.formats import EmbeddingWriter, read_table
+from rnaloc_tools.model import build_model
+from rnaloc_tools.model.checkpoint import load_checkpoint
+
+from conftest import leftovers
+
+ARCHS = ("rnaloc", "transformer")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The 2-core CI machine: torch's default thread pool only adds contention here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def mirna(tmp_path_factory, test_data):
+    """(dataset TSV, one-hot embeddings NPZ) of the 32-row miRNA excerpt."""
+    from click.testing import CliRunner
+
+    from rnaloc_tools.cli import cli
+
+    folder = tmp_path_factory.mktemp("mirna")
+    npz = folder / "model-miRNA.npz"
+    result = CliRunner().invoke(cli, ["embed", str(test_data / "model-miRNA.tsv"), "--encoder", "one-hot", "-o", str(npz)])
+    assert result.exit_code == 0, result.output
+    return test_data / "model-miRNA.tsv", npz
+
+
+def _one_error_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1, result.stderr
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("rnaloc train: error: ")
+    return lines[0]
+
+
+def _no_outputs(folder):
+    assert not (folder / "m.pt").exists()
+    assert not (folder / "m.report").exists() or not any((folder / "m.report").iterdir())
+    assert leftovers(folder) == []
+
+
+# --- the heads ---------------------------------------------------------------------------------
+
+
+def _batch(lengths, dim, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(len(lengths), max(lengths), dim)
+    for i, n in enumerate(lengths):
+        x[i, :n] = torch.randn(n, dim, generator=g)
+    return x, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_head_is_batch_invariant_and_keeps_the_attention_contract(arch):
+    torch.manual_seed(0)
+    model, _ = build_model(arch, dim=4, n_classes=2)
+    model.eval()
+    lengths = [60, 7, 2, 33]  # 2 is shorter than the largest kernel (5)
+    x, lens = _batch(lengths, 4)
+    x[1, 7:] = 99.0  # garbage in the padding must not matter
+    with torch.no_grad():
+        logits, attention = model(x, lens)
+        for i, n in enumerate(lengths):
+            alone_logits, alone_attention = model(x[i : i + 1, :n], lens[i : i + 1])
+            # tolerance: float32 rounding of different matmul shapes
+            assert torch.allclose(alone_logits[0], logits[i], atol=1e-5), (arch, n)
+            assert torch.allclose(alone_attention[0], attention[i, :n], atol=1e-6), (arch, n)
+    assert logits.shape == (4, 2) and attention.shape == (4, 60)
+    for i, n in enumerate(lengths):
+        assert (attention[i, n:] == 0).all()
+        assert (attention[i, :n] >= 0).all()
+        assert attention[i].sum().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_backward_lstm_does_not_see_padding():
+    """The last valid position's output changes when its predecessor changes, never with the padding."""
+    from rnaloc_tools.model.heads import MaskedBiLSTM
+
+    torch.manual_seed(0)
+    lstm = MaskedBiLSTM(3, 5, 2)
+    x, lens = _batch([6], 3)
+    padded = torch.cat([x, torch.randn(1, 4, 3)], dim=1)
+    a = lstm(x, lens)
+    b = lstm(padded, lens)
+    assert torch.allclose(a, b[:, :6], atol=1e-6)
+    assert (b[:, 6:] == 0).all()
+
+
+def test_unknown_architecture_and_hyperparameter():
+    from rnaloc_tools.errors import RnalocError
+
+    with pytest.raises(RnalocError, match="unknown architecture"):
+        build_model("nope", dim=4)
+    with pytest.raises(RnalocError, match="no hyperparameter"):
+        build_model("rnaloc", dim=4, wings=2)
+
+
+# --- rnaloc train -------------------------------------------------------------------------------
+
+
+def test_train_cross_validates_and_writes_checkpoint_and_report(cli, mirna, tmp_path):
+    dataset, npz = mirna
+    out = tmp_path / "m.pt"
+    result = cli("train", dataset, npz, "-o", out, "--folds", 5, "--epochs", 3, "--seed", 3)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    ckpt = torch.load(out, weights_only=True)  # only plain types: nothing that unpickles code
+    assert ckpt["rna_type"] == "miRNA" and ckpt["classes"] == ["extracellular", "intracellular"]
+    assert ckpt["encoder"]["encoder"] == "one-hot" and ckpt["encoder"]["dim"] == 4
+    assert ckpt["arch"] == "rnaloc" and ckpt["hparams"]["lstm_layers"] == 4 and ckpt["hparams"]["kernels"] == [3, 4, 5]
+    assert ckpt["class_counts"] == [13, 13]  # the 6 split=test rows are held out
+    model, hp, _ = load_checkpoint(out)
+    assert hp.dim == 4 and not model.training
+    report = tmp_path / "m.report"
+    table = read_table(report / "cv_metrics.tsv")
+    assert table.header[0].startswith("#rnaloc train")
+    folds = table.df["fold"].tolist()
+    assert folds == ["1", "2", "3", "4", "5", "mean", "sd", "final-model-on-test-split"]
+    metrics = table.df.set_index("fold")[["accuracy", "macro_f1", "macro_precision", "macro_recall"]].astype(float)
+    assert ((metrics >= 0) & (metrics <= 1)).all().all()
+    per_fold = metrics.iloc[:5]
+    assert metrics.loc["mean", "accuracy"] == pytest.approx(per_fold["accuracy"].mean(), abs=1e-3)
+    assert table.df.set_index("fold").loc["5", "n_test"] != ""
+    oof = read_table(report / "cv_predictions.tsv").df
+    data = read_table(dataset).df
+    assert sorted(oof["id"]) == sorted(data.loc[data["split"] != "test", "id"])  # every training row once
+    assert set(oof["fold"]) == {"1", "2", "3", "4", "5"}
+    for png in ("learning_curves.png", "confusion_matrix.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_is_bit_for_bit_repeatable(cli, mirna, tmp_path):
+    dataset, npz = mirna
+    states = []
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        out = tmp_path / f"{name}.pt"
+        assert cli("train", dataset, npz, "-o", out, "--folds", 2, "--epochs", 2, "--seed", seed).exit_code == 0
+        states.append(torch.load(out, weights_only=True)["state_dict"])
+        assert (tmp_path / f"{name}.report" / "cv_metrics.tsv").exists()
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+    a = (tmp_path / "a.report" / "cv_predictions.tsv").read_text().splitlines()[1:]
+    b = (tmp_path / "b.report" / "cv_predictions.tsv").read_text().splitlines()[1:]
+    assert a == b
+
+
+def test_train_transformer_baseline_without_cv(cli, mirna, tmp_path):
+    dataset, npz = mirna
+    out = tmp_path / "t.pt"
+    result = cli("train", dataset, npz, "-o", out, "--arch", "transformer", "--folds", 0, "--epochs", 2,
+                 "--hparams", '{"layers": 1, "d_model": 16, "heads": 2}')
+    assert result.exit_code == 0, result.stderr
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["arch"] == "transformer" and ckpt["hparams"]["d_model"] == 16
+    table = read_table(tmp_path / "t.report" / "cv_metrics.tsv").df
+    assert table["fold"].tolist() == ["final-model-on-test-split"]
+    assert not (tmp_path / "t.report" / "cv_predictions.tsv").exists()
+
+
+def test_train_refuses_to_overwrite_without_force(cli, mirna, tmp_path):
+    dataset, npz = mirna
+    out = tmp_path / "m.pt"
+    out.write_text("keep me")
+    result = cli("train", dataset, npz, "-o", out, "--folds", 0, "--epochs", 1)
+    line = _one_error_line(result)
+    assert "already exists" in line and "--force" in line
+    assert out.read_text() == "keep me"
+    assert cli("train", dataset, npz, "-o", out, "--folds", 0, "--epochs", 1, "--force").exit_code == 0
+    assert torch.load(out, weights_only=True)["rna_type"] == "miRNA"
+
+
+def _write_dataset(path, df):
+    df.to_csv(path, sep="\t", index=False)
+    return path
+
+
+@pytest.fixture
+def rows(mirna):
+    return read_table(mirna[0]).df.drop(columns=["split"])
+
+
+def test_dataset_with_one_class(cli, mirna, rows, tmp_path):
+    data = _write_dataset(tmp_path / "one.tsv", rows[rows["label"] == "intracellular"])
+    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    assert "one.tsv" in line and "only one class" in line and "intracellular" in line
+    _no_outputs(tmp_path)
+
+
+def test_fewer_samples_of_a_class_than_folds(cli, mirna, rows, tmp_path):
+    few = pd.concat([rows[rows["label"] == "extracellular"], rows[rows["label"] == "intracellular"].head(3)])
+    data = _write_dataset(tmp_path / "few.tsv", few)
+    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt", "--folds", 5))
+    assert "'intracellular' has 3 training sample(s), fewer than the 5 folds" in line
+    _no_outputs(tmp_path)
+
+
+def test_dataset_ids_missing_from_the_embeddings(cli, mirna, rows, tmp_path):
+    extra = rows.head(1).assign(id="not-embedded", sequence="ACGUACGU")
+    data = _write_dataset(tmp_path / "more.tsv", pd.concat([rows, extra]))
+    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    assert "model-miRNA.npz" in line and "'not-embedded'" in line and "no embedding" in line
+    _no_outputs(tmp_path)
+
+
+def test_label_outside_the_classes(cli, mirna, rows, tmp_path):
+    bad = rows.copy()
+    bad.loc[bad.index[4], "label"] = "nucleus"
+    data = _write_dataset(tmp_path / "bad.tsv", bad)
+    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    assert "bad.tsv" in line and repr(bad["id"].iloc[4]) in line and "'nucleus' is not a class of miRNA" in line
+    _no_outputs(tmp_path)
+
+
+def test_embeddings_of_another_sequence(cli, mirna, rows, tmp_path):
+    bad = rows.copy()
+    bad.loc[bad.index[2], "sequence"] = "ACGU"
+    data = _write_dataset(tmp_path / "other.tsv", bad)
+    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    assert repr(bad["id"].iloc[2]) in line and "embeddings of another sequence" in line
+    _no_outputs(tmp_path)
+
+
+def test_shards_of_encoders_with_different_dims(cli, mirna, rows, tmp_path):
+    other = tmp_path / "other.npz"
+    with EmbeddingWriter(other, {"encoder": "one-hot", "dim": 8}) as writer:
+        writer.add("x1", np.zeros((5, 8)))
+    line = _one_error_line(cli("train", mirna[0], mirna[1], other, "-o", tmp_path / "m.pt"))
+    assert "other.npz" in line and "dim=8" in line
+    _no_outputs(tmp_path)
+
+
+def test_mixed_rna_types(cli, mirna, rows, tmp_path):
+    mixed = rows.copy()
+    mixed.loc[mixed.index[0], ["rna_type", "label"]] = ["lncRNA", "nucleus"]
+    data = _write_dataset(tmp_path / "mixed.tsv", mixed)
+    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    assert "one model per rna_type" in line
+    _no_outputs(tmp_path)
