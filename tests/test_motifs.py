@@ -423,3 +423,19 @@ def test_model_and_sequences_directly_equals_predict_then_motifs(cli, tmp_path, 
     known = read_tsv(tmp_path / "direct" / "known_motifs.tsv")
     assert "AGUGUU" in set(known["motif"])  # miRNA's known motifs
 
+
+
+def test_meme_suite_reads_the_file_and_fimo_finds_the_planted_sites(planted_run, planted):
+    """MEME's own C parser and FIMO (through pymemesuite, an optional test dependency)."""
+    common = pytest.importorskip("pymemesuite.common")
+    fimo = pytest.importorskip("pymemesuite.fimo")
+    _, out = planted_run
+    with common.MotifFile(str(out / "motifs.meme")) as mf:
+        motif = mf.read()
+        assert str(mf.alphabet) == "Alphabet.rna()"
+        background = mf.background
+    assert motif.accession == b"nucleus-1" and motif.width == len(PLANTED)
+    seqs = [common.Sequence(s, name=k.encode()) for k, s in planted["seqs"].items()]
+    pattern = fimo.FIMO(both_strands=False).score_motif(motif, seqs, background)
+    hits = {(m.source.accession.decode(), m.start - 1) for m in pattern.matched_elements}
+    assert set(planted["where"].items()) <= hits
