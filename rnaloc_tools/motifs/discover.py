@@ -27,7 +27,7 @@ The method, step by step (the paper's rule, then a test the paper did not do):
    an overlap of at least ``min(len) - max_shift``) joins it. The motif's
    matrix counts the nucleotides of every foreground site of its k-mers,
    aligned on the seed, with the frame widened to cover all members; edge
-   columns carrying under 0.2 bits are trimmed.
+   columns carrying under 0.4 bits are trimmed.
 """
 
 import logging
@@ -42,6 +42,8 @@ log = logging.getLogger("rnaloc")
 
 LETTERS = "ACGU"
 BACKGROUNDS = ("rest", "other-class")
+#: Edge columns of a motif with less information than this (bits) are trimmed.
+EDGE_BITS = 0.4
 _CODE = np.full(256, -1, dtype=np.int8)
 for _i, _c in enumerate(LETTERS):
     _CODE[ord(_c)] = _i
@@ -364,9 +366,9 @@ def _sites_matrix(ann, windows_by_k, seq_mask, members, min_width):
     counts = np.stack([(sites == i).sum(axis=0) for i in range(4)], axis=1).astype(np.int64)
     info = information(counts)
     a, b = 0, width
-    while b - a > min_width and info[a] < 0.2:
+    while b - a > min_width and info[a] < EDGE_BITS:
         a += 1
-    while b - a > min_width and info[b - 1] < 0.2:
+    while b - a > min_width and info[b - 1] < EDGE_BITS:
         b -= 1
     return counts[a:b], len(seqs_with)
 
