@@ -262,6 +262,20 @@ def test_user_known_motifs(planted, tmp_path, cli):
     assert known.loc[("none", "all"), "occurrences"] == 0
 
 
+def test_known_motif_list_from_test_data(test_data, planted, tmp_path, cli):
+    out = tmp_path / "o"
+    r = cli("motifs", planted["att"], "-s", planted["tsv"], "--known-motifs", test_data / "motifs-known.tsv",
+            "--known", out, "-k", "9-10")
+    assert r.exit_code == 0, r.stderr
+    known = read_tsv(out)
+    assert set(known["motif"]) == {"GAUGAA"}  # the circRNA motif of the list (the data are circRNA)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("name\tiupac\nx\tAGXC\n")
+    r = cli("motifs", planted["att"], "-s", planted["tsv"], "--known-motifs", bad, "--known", tmp_path / "k2")
+    assert r.exit_code == 1 and "record 'x': not an IUPAC nucleotide pattern" in r.stderr
+    assert not (tmp_path / "k2").exists()
+
+
 def test_merging_alignment():
     assert align("GAUGAACCUA", "GAUGAA", 2, 1) == 0
     assert align("GAUGAACCUA", "AACCU", 2, 1) == 4
