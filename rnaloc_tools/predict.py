@@ -40,6 +40,11 @@ MAX_TOKENS = 131072
 REQUIRED_META = ("rna_type", "classes", "encoder")
 
 
+class _WarningsOnly(logging.Filter):
+    def filter(self, record):
+        return record.levelno > logging.INFO
+
+
 def _providers(ort, provider):
     available = ort.get_available_providers()
     if provider == "cpu":
@@ -187,7 +192,14 @@ def predict_records(records, model=None, attention_path=None, *, rna_type=None, 
     check_same_encoder(model.encoder, encoder.meta(), f"model {model.name}", f"encoder {encoder.name}")
     with tempfile.TemporaryDirectory(prefix="rnaloc-predict-") as tmp:
         npz = os.path.join(tmp, "embeddings.npz")
-        embed_records(records, encoder, npz, long=long_policy, toks_per_batch=toks_per_batch or DEFAULT_TOKS_PER_BATCH)
+        quiet = _WarningsOnly()  # embed's "embedded ... into <temporary file>" is noise here; warnings stay
+        log.addFilter(quiet)
+        try:
+            stats = embed_records(records, encoder, npz, long=long_policy,
+                                  toks_per_batch=toks_per_batch or DEFAULT_TOKS_PER_BATCH)
+        finally:
+            log.removeFilter(quiet)
+        log.debug("embedded %d sequences (%d nt) with %s", stats.sequences, stats.nucleotides, encoder.name)
         store = EmbeddingStore(npz)
         try:
             return predict_store(store, model, attention_path=attention_path, batch_size=batch_size, source="the input")
@@ -213,7 +225,6 @@ def predict_file(input, output, *, model=None, rna_type=None, attention_path=Non
     if attention_path is not None:
         check_writable(attention_path)
     loaded = load_model(model, rna_type, provider=provider, threads=threads)
-    log.info("model %s (%s, %s encoder) on %s", loaded.name, loaded.rna_type, loaded.encoder.get("encoder"), loaded.provider)
     if is_npz(input):
         frame = predict_store(EmbeddingStore(input), loaded, attention_path=attention_path, batch_size=batch_size,
                               source=display_name(input))
@@ -221,7 +232,8 @@ def predict_file(input, output, *, model=None, rna_type=None, attention_path=Non
         frame = predict_records(read_records(input), loaded, attention_path, provider=provider, batch_size=batch_size,
                                 threads=threads, **encoding)
     counts = frame["prediction"].value_counts()
-    log.info("predicted %d sequences: %s", len(frame), ", ".join(f"{c} {counts.get(c, 0)}" for c in loaded.classes))
+    log.info("predicted %d sequences with %s (%s, %s encoder, %s): %s", len(frame), loaded.name, loaded.rna_type,
+             loaded.encoder.get("encoder"), loaded.provider, ", ".join(f"{c} {counts.get(c, 0)}" for c in loaded.classes))
     out = frame.copy()
     prob_cols = [c for c in out.columns if c.startswith("probability_")]
     out[prob_cols] = out[prob_cols].round(6)
