@@ -10,10 +10,8 @@ import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
-    f1_score,
     matthews_corrcoef,
-    precision_score,
-    recall_score,
+    precision_recall_fscore_support,
     roc_auc_score,
 )
 
@@ -36,31 +34,68 @@ def compute_metrics(y_true, y_pred, prob_positive):
 
 
 def _metrics(y_true, y_pred, prob_positive, labels):
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
     return {
         "accuracy": accuracy_score(y_true, y_pred),
-        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
-        "macro_precision": precision_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
-        "macro_recall": recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+        "macro_f1": f1,
+        "macro_precision": precision,
+        "macro_recall": recall,
         "mcc": matthews_corrcoef(y_true, y_pred) if len(y_true) else float("nan"),
         "auroc": roc_auc_score(y_true, prob_positive) if len(np.unique(y_true)) == 2 else float("nan"),
     }
 
 
+def resampled_metrics(y_true, y_pred, prob_positive, idx):
+    """The metrics of :func:`compute_metrics` for each row of ``idx`` (R, N) resample indices, vectorised.
+
+    scikit-learn costs ~10 ms per resample; the same formulas on the (R,) confusion
+    counts and a rank-based AUROC (ties averaged, as in ``roc_auc_score``) take
+    milliseconds for a thousand. A test checks them against scikit-learn.
+    """
+    from scipy.stats import rankdata
+
+    t, p, prob = y_true[idx].astype(bool), y_pred[idx].astype(bool), prob_positive[idx]
+    tp, tn = (t & p).sum(1), (~t & ~p).sum(1)
+    fp, fn = (~t & p).sum(1), (t & ~p).sum(1)
+    n = idx.shape[1]
+
+    def ratio(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(b > 0, a / np.maximum(b, 1), 0.0)
+
+    prec1, prec0 = ratio(tp, tp + fp), ratio(tn, tn + fn)
+    rec1, rec0 = ratio(tp, tp + fn), ratio(tn, tn + fp)
+    f1_1, f1_0 = ratio(2 * tp, 2 * tp + fp + fn), ratio(2 * tn, 2 * tn + fn + fp)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)).astype(float)
+        mcc = np.where(denom > 0, (tp * tn - fp * fn) / np.where(denom > 0, denom, 1), 0.0)
+        ranks = rankdata(prob, axis=1)
+        n1 = t.sum(1)
+        n0 = n - n1
+        auroc = ((ranks * t).sum(1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    auroc = np.where((n1 > 0) & (n0 > 0), auroc, np.nan)
+    return {
+        "accuracy": (tp + tn) / n,
+        "macro_f1": (f1_1 + f1_0) / 2,
+        "macro_precision": (prec1 + prec0) / 2,
+        "macro_recall": (rec1 + rec0) / 2,
+        "mcc": mcc,
+        "auroc": auroc,
+    }
+
+
 def bootstrap_intervals(y_true, y_pred, prob_positive, *, n=1000, seed=0, level=0.95):
-    """Percentile bootstrap intervals {metric: (low, high)} over ``n`` resamples of the rows."""
+    """Percentile bootstrap intervals {metric: (low, high)} over ``n`` seeded resamples of the rows."""
     y_true, y_pred, prob = (np.asarray(a) for a in (y_true, y_pred, prob_positive))
     rng = np.random.default_rng(seed)
-    samples = {m: [] for m in METRICS}
-    size = len(y_true)
-    for _ in range(n):
-        idx = rng.integers(0, size, size)
-        for name, value in compute_metrics(y_true[idx], y_pred[idx], prob[idx]).items():
-            samples[name].append(value)
+    idx = rng.integers(0, len(y_true), (n, len(y_true)))
+    samples = resampled_metrics(y_true, y_pred, prob.astype(float), idx)
     alpha = (1 - level) / 2
     out = {}
-    for name, values in samples.items():
-        values = np.asarray(values)
-        values = values[~np.isnan(values)]
+    for name in METRICS:
+        values = samples[name][~np.isnan(samples[name])]
         out[name] = (
             (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))) if len(values) else (np.nan, np.nan)
         )
