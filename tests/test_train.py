@@ -249,3 +249,22 @@ def test_mixed_rna_types(cli, mirna, rows, tmp_path):
     line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
     assert "one model per rna_type" in line
     _no_outputs(tmp_path)
+
+
+def test_the_dataset_fold_column_is_honoured(cli, mirna, rows, tmp_path):
+    with_folds = rows.copy()
+    with_folds["fold"] = ["a" if i % 2 else "b" for i in range(len(rows))]
+    data = _write_dataset(tmp_path / "folds.tsv", with_folds)
+    result = cli("train", data, mirna[1], "-o", tmp_path / "m.pt", "--folds", 5, "--epochs", 1)
+    assert result.exit_code == 0, result.stderr
+    table = read_table(tmp_path / "m.report" / "cv_metrics.tsv").df.set_index("fold")
+    assert list(table.index) == ["a", "b", "mean", "sd"]
+    assert int(table.loc["a", "n_test"]) == (with_folds["fold"] == "a").sum()
+    oof = read_table(tmp_path / "m.report" / "cv_predictions.tsv").df.set_index("id")
+    assert (oof.loc[with_folds["id"], "fold"].to_numpy() == with_folds["fold"].to_numpy()).all()
+
+
+def test_one_fold_is_a_usage_error(cli, mirna, tmp_path):
+    result = cli("train", mirna[0], mirna[1], "-o", tmp_path / "m.pt", "--folds", 1)
+    assert result.exit_code == 2 and "--folds" in result.stderr
+    assert not (tmp_path / "m.pt").exists()

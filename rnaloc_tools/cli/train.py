@@ -61,6 +61,8 @@ def command(dataset, embeddings, output, arch, hparams, folds, epochs, batch_siz
     """
     if output == "-":
         raise click.BadParameter("a checkpoint cannot be written to stdout; give a file name", param_hint="--output")
+    if folds == 1:
+        raise click.BadParameter("give 0 (no cross-validation) or 2 or more", param_hint="--folds")
     set_threads(threads)
     cfg = TrainConfig(arch=arch, hparams=hparams, folds=folds, epochs=epochs, batch_size=batch_size, lr=lr,
                       weight_decay=weight_decay, loss=loss, patience=patience, max_len=max_len, seed=seed)

@@ -10,7 +10,6 @@ within :data:`ATOL` at several shapes, lengths the export never saw included.
 
 import json
 import logging
-import os
 import warnings
 
 import numpy as np

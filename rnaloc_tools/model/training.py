@@ -129,7 +129,7 @@ def load_training_data(dataset_path, embedding_paths, *, folds=5, max_len=None):
     present = [c for c, n in zip(classes, counts) if n]
     if len(present) < 2:
         raise InputError(source, f"only one class ({', '.join(present) or 'none'}) among the training rows: a model needs both {' and '.join(classes)}")
-    has_folds = "fold" in df.columns and (df["fold"].str.strip() != "").all()
+    has_folds = "fold" in df.columns and (df["fold"].str.strip()[~is_test] != "").all()
     if folds and not has_folds:
         for cls, n in zip(classes, counts):
             if n < folds:
