@@ -1,5 +1,7 @@
 """rnaloc motifs: planted motifs, random attention, known motifs, MEME round trip, bad inputs."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +205,16 @@ def test_class_from_predictions_and_none(planted, tmp_path, cli):
     r = cli("motifs", planted["att"], "-s", planted["tsv"], "--class-from", "none", "--motifs", "-")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines()[3].split("\t")[1:3] == ["all", PLANTED]
+
+
+def test_sequences_from_a_shell_pipe(planted):
+    cmd = (f"cat '{planted['fasta']}' | '{sys.executable}' -m rnaloc_tools motifs '{planted['att']}' -s - "
+           "--class-from none --motifs - --no-known -k 10 | head -n 4")
+    done = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [ln.split("\t") for ln in done.stdout.splitlines() if not ln.startswith("#")]
+    assert rows[0][:3] == ["motif", "class", "consensus"] and rows[1][2] == PLANTED
+    assert "Traceback" not in done.stderr
 
 
 def iupac_codes(seq):
