@@ -21,6 +21,7 @@ def register(name, hparams_cls):
 def _load_all():
     # Importing the modules registers their architectures.
     from . import heads  # noqa: F401  (rnaloc, transformer)
+    from . import kmer  # noqa: F401  (kmer: the bundled default models)
 
 
 def build_model(arch, **hparams):
