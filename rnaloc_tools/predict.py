@@ -37,6 +37,8 @@ PROVIDERS = ("auto", "cuda", "cpu")
 DEFAULT_BATCH_SIZE = 64
 #: Padded positions per batch at most (a batch of long sequences gets fewer of them).
 MAX_TOKENS = 131072
+#: Batch size x length^2 at most: the attention matrices of the heads grow with the square of the length.
+MAX_PAIRS = 1 << 24
 REQUIRED_META = ("rna_type", "classes", "encoder")
 
 
@@ -146,7 +148,7 @@ def predict_store(store, model, *, attention_path=None, batch_size=DEFAULT_BATCH
         writer = EmbeddingWriter(attention_path, meta, dtype=np.float32, format_name=ATTENTION_FORMAT)
     bar = progress(total=len(ids), desc=f"predict ({model.rna_type})", unit="seq")
     try:
-        for batch in bucket_batches(used, batch_size, max_tokens=MAX_TOKENS):
+        for batch in bucket_batches(used, batch_size, max_tokens=MAX_TOKENS, max_pairs=MAX_PAIRS):
             x, lengths = pad_batch([store.get(ids[i])[: used[i]] for i in batch])
             p, attention = model.run(x, lengths)
             probs[batch] = p

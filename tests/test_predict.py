@@ -217,3 +217,21 @@ def test_illegal_letters(cli, model, tmp_path):
 def test_no_model_is_a_usage_error(cli, test_data):
     result = cli("predict", test_data / "example-miRNA.fa")
     assert result.exit_code == 2 and "--rna-type" in result.stderr
+
+
+def test_length_buckets_cover_every_sequence_once_within_the_caps():
+    from rnaloc_tools.model.batching import bucket_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 5000, 300)
+    for kwargs in ({}, {"rng": np.random.default_rng(1)}):
+        batches = bucket_batches(lengths, 16, max_tokens=40000, max_pairs=1 << 24, **kwargs)
+        flat = np.concatenate(batches)
+        assert sorted(flat.tolist()) == list(range(300))
+        for b in batches:
+            width = lengths[b].max()
+            assert len(b) <= 16
+            assert len(b) == 1 or (width * len(b) <= 40000 and width * width * len(b) <= 1 << 24)
+        if not kwargs:  # prediction: longest first, so padding stays low
+            widths = [lengths[b].max() for b in batches]
+            assert widths == sorted(widths, reverse=True)

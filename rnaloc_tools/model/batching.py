@@ -3,7 +3,7 @@
 import numpy as np
 
 
-def bucket_batches(lengths, batch_size, *, max_tokens=None, rng=None, pool=50):
+def bucket_batches(lengths, batch_size, *, max_tokens=None, max_pairs=None, rng=None, pool=50):
     """Split indices 0..N-1 into batches of similar length, to keep padding low.
 
     Without ``rng`` (prediction): indices sorted by length, longest first, cut into
@@ -11,26 +11,31 @@ def bucket_batches(lengths, batch_size, *, max_tokens=None, rng=None, pool=50):
     With ``rng`` (training): indices are shuffled, sorted by length within pools of
     ``pool`` batches, cut, and the batches shuffled, so every epoch differs while
     padding stays low; the result depends only on the rng's state.
+    ``max_pairs`` caps batch size x length^2 (the attention matrices); a sequence
+    over a cap gets a batch of its own.
     """
     lengths = np.asarray(lengths)
     if rng is None:
         order = np.argsort(-lengths, kind="stable")
-        return list(_cut(order, lengths, batch_size, max_tokens))
+        return list(_cut(order, lengths, batch_size, max_tokens, max_pairs))
     perm = rng.permutation(len(lengths))
     batches = []
     span = batch_size * pool
     for start in range(0, len(perm), span):
         chunk = perm[start : start + span]
         chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        batches.extend(_cut(chunk, lengths, batch_size, max_tokens))
+        batches.extend(_cut(chunk, lengths, batch_size, max_tokens, max_pairs))
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _cut(order, lengths, batch_size, max_tokens):
+def _cut(order, lengths, batch_size, max_tokens, max_pairs=None):
     batch, width = [], 0
     for i in order:
         need = max(width, int(lengths[i]))
-        if batch and (len(batch) >= batch_size or (max_tokens and need * (len(batch) + 1) > max_tokens)):
+        full = len(batch) >= batch_size
+        full = full or (max_tokens and need * (len(batch) + 1) > max_tokens)
+        full = full or (max_pairs and need * need * (len(batch) + 1) > max_pairs)
+        if batch and full:
             yield np.array(batch)
             batch, need = [], int(lengths[i])
         batch.append(i)
