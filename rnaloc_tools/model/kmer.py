@@ -181,16 +181,9 @@ class KmerModel(nn.Module):
             z = torch.relu(self.hidden(z))
         return self.classifier(z)
 
-    def forward(self, x, lengths):
-        # x: (B, L, 4) one-hot; lengths: (B,)
-        width = x.shape[1]
-        freqs, windows, tables = self.raw_features(x, lengths)  # (B, F)
-        z = self._standardise(freqs, lengths)  # (B, F')
-        logits = self.head(z) + self.bias  # (B, C)
-
-        # d(margin of the predicted class)/d(z), analytically (B, F')
-        pred = logits.argmax(1)  # (B,)
-        other = 1 - pred if self.hp.n_classes == 2 else torch.zeros_like(pred)
+    def margin_gradient(self, freqs, z, pred):
+        """d(logit[pred] - logit[other]) / d(freqs), analytically (exportable; no autograd) -> (B, F)."""
+        other = 1 - pred if self.hp.n_classes == 2 else torch.zeros_like(pred)  # (B,)
         w_out = self.classifier.weight  # (C, H or F')
         direction = w_out[pred] - w_out[other]  # (B, H or F')
         if self.hidden is not None:
@@ -199,8 +192,17 @@ class KmerModel(nn.Module):
         else:
             grad_z = direction
         n_freq = freqs.shape[1]
-        # chain rule through standardisation and the square root: dz/dfreq
-        grad_f = grad_z[:, :n_freq] / self.feature_scale[:n_freq] * 0.5 / torch.sqrt(freqs.clamp(min=0.0) + _EPS)
+        # chain rule through the standardisation and the square root
+        return grad_z[:, :n_freq] / self.feature_scale[:n_freq] * 0.5 / torch.sqrt(freqs.clamp(min=0.0) + _EPS)
+
+    def forward(self, x, lengths):
+        # x: (B, L, 4) one-hot; lengths: (B,)
+        width = x.shape[1]
+        freqs, windows, tables = self.raw_features(x, lengths)  # (B, F)
+        z = self._standardise(freqs, lengths)  # (B, F')
+        logits = self.head(z) + self.bias  # (B, C)
+
+        grad_f = self.margin_gradient(freqs, z, logits.argmax(1))  # (B, F)
 
         # contribution of each window start, spread over the nucleotides it covers
         score = x.new_zeros((x.shape[0], width))  # (B, L)

@@ -106,6 +106,7 @@ def main():
     ap.add_argument("--extra", action="store_true", help="also train on the RNA type's extra table")
     ap.add_argument("--bias", type=float, default=0.0, help="added to the logit of the second class")
     ap.add_argument("--clusters", help="cd-hit-est .clstr of train + extra (enables the grouped CV)")
+    ap.add_argument("--card", help="also write a model card (JSON): data, hyperparameters, CV metrics")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
 
@@ -153,6 +154,18 @@ def main():
                     encoder=OneHotEncoder().meta(),
                     extra={"class_counts": [int(c) for c in counts], "tie_class": classes[int(np.argmax(counts))],
                            "max_length": None, "training": training})
+    if args.card:
+        card = {
+            "rna_type": rna, "classes": classes, "file": f"{rna}.onnx",
+            "encoder": "one-hot (A, C, G, U; IUPAC codes as fractions); no RNA-FM weights needed",
+            "architecture": {"arch": "kmer", "hparams": {"kmin": 1, "kmax": args.kmax, "hidden": 0,
+                                                         "length_feature": True},
+                             "features": "sqrt of 1..kmax-mer frequencies + log10 length, standardised",
+                             "classifier": "L2 logistic regression"},
+            "training": {**training, "class_counts": dict(zip(classes, (int(c) for c in counts)))},
+            "reproduce": "workflows/bundled-models/build.sh",
+        }
+        Path(args.card).write_text(json.dumps(card, indent=1) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
 
 
