@@ -10,7 +10,7 @@ import pytest
 from Bio import motifs as bio_motifs
 
 from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingWriter
-from rnaloc_tools.motifs import Outputs, Params, Sequence, find_motifs, run_motifs
+from rnaloc_tools.motifs import Outputs, Params, Sequence, find_motifs, load_inputs, run_motifs
 from rnaloc_tools.motifs.discover import _CODE, align
 from rnaloc_tools.motifs.known import match_starts
 
@@ -305,12 +305,18 @@ def test_truncated_and_partly_seen_sequences(tmp_path, cli):
     a_long = np.zeros(1022, np.float32)
     a_long[:800] = rng.random(800) + 0.1
     att = write_attention(tmp_path / "a.npz", {"long": a_long, "short": rng.random(300) + 0.1},
-                          dict(META, model_encoder="rna-fm"))
+                          dict(META, model_encoder="rna-fm", model_max_length=800))
     r = cli("motifs", att, "-s", fasta, "-o", tmp_path / "o", "--class-from", "none")
     assert r.exit_code == 0, r.stderr
     assert "1 sequence(s) are longer than the model saw" in r.stderr
     regions = read_tsv(tmp_path / "o" / "regions.tsv")
     assert regions[regions["id"] == "long"]["end"].max() <= 800
+    # Without model_max_length, zeros are zero importance, not unseen positions: all 1022 analysed.
+    att = write_attention(tmp_path / "z.npz", {"long": a_long, "short": rng.random(300) + 0.1},
+                          dict(META, model_encoder="rna-fm"))
+    data = load_inputs([att], fasta, class_from="none")
+    assert [len(s.attention) for s in data.sequences] == [1022, 300]
+    assert [len(s.seq) for s in data.sequences] == [1022, 300]
     # Without an encoder limit, a shorter attention is an error.
     att = write_attention(tmp_path / "b.npz", {"long": a_long, "short": rng.random(300)})
     r = cli("motifs", att, "-s", fasta, "-o", tmp_path / "p", "--class-from", "none")

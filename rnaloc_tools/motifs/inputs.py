@@ -84,18 +84,15 @@ def _allowed_lengths(seq_len, meta):
 def _seen_length(att, meta):
     """How many leading positions the model saw.
 
-    A model trained with a maximum length sees only that many positions and
-    ``rnaloc predict`` writes zero attention beyond them: the length is
-    ``model_max_length`` when the metadata say so, else, for a non-negative
-    attention (softmax weights), the position after its last non-zero value.
+    A model trained with a maximum length sees only that many positions (and
+    ``rnaloc predict`` writes zero attention beyond them): ``model_max_length``
+    in the metadata says how many. Without it every position is analysed
+    (zeros cannot be told apart from positions the model saw and gave no
+    importance, as the k-mer models do).
     """
     limit = meta.get("model_max_length")
     if limit:
         return min(len(att), int(limit))
-    if len(att) and att[-1] == 0 and (att >= 0).all():
-        nonzero = np.flatnonzero(att)
-        if len(nonzero):
-            return int(nonzero[-1]) + 1
     return len(att)
 
 
