@@ -27,7 +27,7 @@ import pandas as pd
 
 from .errors import InputError, RnalocError
 from .formats import ATTENTION_FORMAT, EmbeddingStore, EmbeddingWriter, check_same_encoder
-from .model.batching import bucket_batches, pad_batch
+from .model.batching import bucket_batches, pad_batch, pair_cap
 from .model.metrics import predicted_class
 from .progress import progress
 
@@ -37,8 +37,6 @@ PROVIDERS = ("auto", "cuda", "cpu")
 DEFAULT_BATCH_SIZE = 64
 #: Padded positions per batch at most (a batch of long sequences gets fewer of them).
 MAX_TOKENS = 131072
-#: Batch size x length^2 at most: the attention matrices of the heads grow with the square of the length.
-MAX_PAIRS = 1 << 24
 REQUIRED_META = ("rna_type", "classes", "encoder")
 
 
@@ -100,6 +98,7 @@ class OnnxModel:
         tie = meta.get("tie_class", self.classes[0])
         self.tie_class = self.classes.index(tie) if tie in self.classes else 0
         self.dim = int(self.encoder["dim"])
+        self.quadratic = meta.get("quadratic_in_length", "false") == "true"
         self.sha256 = file_sha256(self.path)
         self.provider = self.session.get_providers()[0]
 
@@ -148,7 +147,7 @@ def predict_store(store, model, *, attention_path=None, batch_size=DEFAULT_BATCH
         writer = EmbeddingWriter(attention_path, meta, dtype=np.float32, format_name=ATTENTION_FORMAT)
     bar = progress(total=len(ids), desc=f"predict ({model.rna_type})", unit="seq")
     try:
-        for batch in bucket_batches(used, batch_size, max_tokens=MAX_TOKENS, max_pairs=MAX_PAIRS):
+        for batch in bucket_batches(used, batch_size, max_tokens=MAX_TOKENS, max_pairs=pair_cap(model.quadratic)):
             x, lengths = pad_batch([store.get(ids[i])[: used[i]] for i in batch])
             p, attention = model.run(x, lengths)
             probs[batch] = p

@@ -66,6 +66,7 @@ def test_export_matches_pytorch_at_unseen_shapes(cli, checkpoints, tmp_path, arc
     assert meta["rna_type"] == "miRNA" and json.loads(meta["classes"]) == ["extracellular", "intracellular"]
     assert json.loads(meta["encoder"])["encoder"] == "one-hot" and meta["arch"] == arch
     assert json.loads(meta["hparams"])["dim"] == 4 and meta["tool_version"]
+    assert meta["quadratic_in_length"] == "true"  # predict keeps batches of long sequences small
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
     assert dims == {"embeddings": ["batch", "length", 4], "lengths": ["batch"]}
     model, _, _ = load_checkpoint(checkpoints[arch])

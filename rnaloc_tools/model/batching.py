@@ -2,6 +2,14 @@
 
 import numpy as np
 
+#: Batch size x length^2 at most, for architectures whose attention matrices grow with the
+#: square of the length (their module has ``quadratic_in_length = True``).
+MAX_PAIRS = 1 << 24
+
+
+def pair_cap(quadratic):
+    return MAX_PAIRS if quadratic else None
+
 
 def bucket_batches(lengths, batch_size, *, max_tokens=None, max_pairs=None, rng=None, pool=50):
     """Split indices 0..N-1 into batches of similar length, to keep padding low.

@@ -130,6 +130,9 @@ class RnalocHead(nn.Module):
     with zeros inside the model (one feature position), so every length >= 1 works.
     """
 
+    #: Its attention matrices grow with length^2: batches of long sequences are kept small.
+    quadratic_in_length = True
+
     def __init__(self, hp):
         super().__init__()
         self.hp = hp
@@ -201,6 +204,8 @@ class TransformerBaseline(nn.Module):
     The importance is the attention each position receives in the last layer,
     averaged over heads and valid queries.
     """
+
+    quadratic_in_length = True
 
     def __init__(self, hp):
         super().__init__()

@@ -53,7 +53,7 @@ def import_onnxruntime():
     return onnxruntime
 
 
-def metadata(ckpt, source_sha256):
+def metadata(ckpt, source_sha256, model=None):
     """The ``metadata_props`` of the ONNX model: strings, JSON where structured."""
     return {
         "rnaloc_format": "rnaloc-onnx-1",
@@ -67,6 +67,7 @@ def metadata(ckpt, source_sha256):
         "max_length": json.dumps(ckpt.get("max_length")),
         "cv_metrics": json.dumps((ckpt.get("training") or {}).get("cv", {}), sort_keys=True),
         "checkpoint_sha256": source_sha256,
+        "quadratic_in_length": json.dumps(bool(getattr(model, "quadratic_in_length", False))),
         "tool_version": __version__,
     }
 
@@ -113,7 +114,7 @@ def export_onnx(checkpoint, output, *, atol=ATOL):
                               "probabilities": {0: "batch"}, "attention": {0: "batch", 1: "length"}},
             )
         proto = onnx.load(tmp)
-        props = metadata(ckpt, file_sha256(checkpoint))
+        props = metadata(ckpt, file_sha256(checkpoint), model)
         del proto.metadata_props[:]
         for key, value in props.items():
             entry = proto.metadata_props.add()

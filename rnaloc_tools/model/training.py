@@ -7,7 +7,10 @@ Procedure (every fit, fold models and the final model alike):
   up to ``epochs`` epochs with early stopping on the validation loss (``patience``
   epochs without improvement); the weights of the best validation epoch are kept.
 * Focal loss (class-balanced alpha, gamma 1.5) for lncRNA, cross-entropy otherwise.
-* Length-bucketed batches (similar lengths together; padding is masked anyway).
+* Length-bucketed batches (similar lengths together; padding is masked anyway), at
+  most ``batch_size`` sequences and, for the heads with attention (quadratic in
+  length), :data:`~.batching.MAX_PAIRS` batch x length^2: long sequences train in
+  smaller batches; ``max_len`` crops them, as the paper's 1022-nt limit did.
 
 Splits: rows whose ``split`` column is ``test`` never take part in training; when
 there are any, the final model is scored on them. The other rows are cut into
@@ -39,7 +42,7 @@ from ..errors import InputError, RnalocError
 from ..formats import EmbeddingStore, read_dataset
 from ..formats.npz import ENCODER_KEYS
 from ..progress import progress
-from .batching import bucket_batches, pad_batch
+from .batching import bucket_batches, pad_batch, pair_cap
 from .losses import default_loss, make_loss
 from .metrics import compute_metrics, predicted_class, summarise_folds
 from .registry import build_model
@@ -194,6 +197,10 @@ def inner_validation(data, idx, val_fraction, seed):
     return idx[tr], idx[va]
 
 
+def _cap(model):
+    return pair_cap(getattr(model, "quadratic_in_length", False))
+
+
 def _batches_to_tensors(data, idx, batch):
     x, lengths = pad_batch([data.matrices[i] for i in idx[batch]])
     return torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.labels[idx[batch]])
@@ -204,7 +211,7 @@ def predict_indices(model, data, idx, batch_size):
     """Class probabilities (len(idx), C) and the mean loss-free logits, in the order of ``idx``."""
     model.eval()
     probs = np.zeros((len(idx), len(data.classes)), dtype=np.float32)
-    for batch in bucket_batches(data.lengths[idx], batch_size):
+    for batch in bucket_batches(data.lengths[idx], batch_size, max_pairs=_cap(model)):
         x, lengths, _ = _batches_to_tensors(data, idx, batch)
         logits, _ = model(x, lengths)
         probs[batch] = torch.softmax(logits, dim=1).numpy()
@@ -215,7 +222,7 @@ def predict_indices(model, data, idx, batch_size):
 def _eval_loss(model, loss_fn, data, idx, batch_size):
     model.eval()
     total, correct = 0.0, 0
-    for batch in bucket_batches(data.lengths[idx], batch_size):
+    for batch in bucket_batches(data.lengths[idx], batch_size, max_pairs=_cap(model)):
         x, lengths, y = _batches_to_tensors(data, idx, batch)
         logits, _ = model(x, lengths)
         total += float(loss_fn(logits, y)) * len(batch)
@@ -248,7 +255,7 @@ def fit(data, train_idx, val_idx, cfg, run, label):
     for epoch in bar:
         model.train()
         total = 0.0
-        for batch in bucket_batches(lengths, cfg.batch_size, rng=rng):
+        for batch in bucket_batches(lengths, cfg.batch_size, max_pairs=_cap(model), rng=rng):
             x, lens, y = _batches_to_tensors(data, train_idx, batch)
             optimiser.zero_grad()
             logits, _ = model(x, lens)
