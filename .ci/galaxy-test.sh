@@ -59,8 +59,8 @@ fi
 log "planemo lint"
 mapfile -t TOOLS < <(find galaxy -maxdepth 1 -name 'rnaloc_*.xml' | sort)
 "$PLANEMO_VENV/bin/planemo" lint --skip BioToolsValid --fail_level warn "${TOOLS[@]}"
-if ls galaxy/*.ga >/dev/null 2>&1; then
-    "$PLANEMO_VENV/bin/planemo" workflow_lint galaxy/*.ga
+if ls galaxy/workflows/*.ga >/dev/null 2>&1; then
+    "$PLANEMO_VENV/bin/planemo" workflow_lint --fail_level warn galaxy/workflows/*.ga
 fi
 
 # --- 2. a Galaxy server ------------------------------------------------------------
@@ -107,11 +107,21 @@ cat > "$WORK/tool_data_table_conf.xml" <<EOF
     </table>
 </tables>
 EOF
+# A copy of the predict wrapper that splits into parts of 3 sequences, to show job
+# splitting and merging on tiny inputs (the real wrapper splits at 1000).
+mkdir -p "$WORK/splittools"
+ln -sf "$REPO/galaxy/macros.xml" "$WORK/splittools/macros.xml"
+sed -e 's/id="rnaloc_predict"/id="rnaloc_predict_split3"/' -e 's/name="rnaloc predict"/name="rnaloc predict (split test)"/' \
+    -e 's/split_size="1000"/split_size="3"/' galaxy/rnaloc_predict.xml > "$WORK/splittools/rnaloc_predict_split3.xml"
+grep -q 'split_size="3"' "$WORK/splittools/rnaloc_predict_split3.xml"
 cat > "$WORK/tool_conf.xml" <<EOF
 <?xml version="1.0"?>
 <toolbox tool_path="$REPO/galaxy">
     <section id="rnaloc" name="RNA localization (rnaloc-tools)">
 $(for t in "${TOOLS[@]}"; do printf '        <tool file="%s"/>\n' "$(basename "$t")"; done)
+    </section>
+    <section id="rnaloc_ci" name="rnaloc CI">
+        <tool file="$WORK/splittools/rnaloc_predict_split3.xml"/>
     </section>
 </toolbox>
 EOF
@@ -229,11 +239,12 @@ EOF
 done
 
 # --- 3. job splitting and the workflow ---------------------------------------------------
-if [ "${GALAXY_TEST_SKIP_SPLIT:-0}" != 1 ] && [ -x .ci/galaxy-extra.py ]; then
-    log "job splitting and workflow"
-    "$PLANEMO_VENV/bin/python" .ci/galaxy-extra.py --url "$URL" --key "$USER_KEY" --repo "$REPO" \
-        --work "$WORK" ${GALAXY_TEST_SKIP_WORKFLOW:+--skip-workflow} || FAILED=1
-fi
+EXTRA=()
+[ "${GALAXY_TEST_SKIP_SPLIT:-0}" = 1 ] && EXTRA+=(--skip-split)
+[ "${GALAXY_TEST_SKIP_WORKFLOW:-0}" = 1 ] && EXTRA+=(--skip-workflow)
+log "job splitting and the workflow"
+"$PLANEMO_VENV/bin/python" .ci/galaxy-extra.py --url "$URL" --key "$USER_KEY" --admin-key "$API_KEY" \
+    --repo "$REPO" --work "$WORK" --rnaloc "$RNALOC_BIN" "${EXTRA[@]}" || FAILED=1
 
 if [ "$FAILED" != 0 ]; then
     echo "galaxy-test: FAILED (Galaxy log: $WORK/galaxy.log)" >&2
