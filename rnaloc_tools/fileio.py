@@ -35,7 +35,9 @@ def _umask():
 def open_binary_input(path):
     """A binary, peekable handle on ``path`` (``-`` is stdin; ``.gz`` is decompressed)."""
     if is_stdio(path):
-        return sys.stdin.buffer
+        stdin = sys.stdin.buffer
+        # sniffing the format needs peek(); a pipe's buffer has it, an in-memory stdin may not
+        return stdin if hasattr(stdin, "peek") else io.BufferedReader(stdin)
     path = os.fspath(path)
     try:
         if path.endswith(".gz"):

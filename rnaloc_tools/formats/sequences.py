@@ -1,12 +1,11 @@
 """Reading sequence sets: FASTA, or the dataset TSV, recognised from the content."""
 
 import io
-import sys
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from ..errors import InputError
-from ..fileio import display_name, open_binary_input
+from ..fileio import display_name, is_stdio, open_binary_input
 from ..seqs import Record, normalize
 from .tables import read_dataset_handle
 
@@ -67,5 +66,7 @@ def read_records(path):
     except UnicodeDecodeError as exc:
         raise InputError(source, f"not a text file ({exc.reason})") from None
     finally:
-        if handle is not sys.stdin.buffer:
-            handle.close()
+        if is_stdio(path):
+            text.detach()  # leave stdin open for whoever reads it next
+        else:
+            text.close()
