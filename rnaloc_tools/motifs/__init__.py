@@ -113,6 +113,12 @@ def find_motifs(sequences, classes, params=None, known_motifs=KNOWN_MOTIFS, rna_
         len(ann.regions),
         params.min_length,
     )
+    flat = [s.id for s in sequences if not (s.attention > s.attention.min()).any()] if sequences else []
+    if flat:
+        log.warning(
+            "%d of %d sequences have flat attention (no position above the others, e.g. %s): they have no "
+            "important positions", len(flat), len(sequences), flat[0],
+        )
     tested, windows = test_kmers(ann, params, present)
     n_tests = len(tested)
     n_sig = int(((tested["q"] <= params.alpha) & (tested["enrichment"] > 1)).sum()) if n_tests else 0

@@ -27,7 +27,7 @@ The method, step by step (the paper's rule, then a test the paper did not do):
    an overlap of at least ``min(len) - max_shift``) joins it. The motif's
    matrix counts the nucleotides of every foreground site of its k-mers,
    aligned on the seed, with the frame widened to cover all members; edge
-   columns carrying under 0.4 bits are trimmed.
+   columns carrying under 0.4 bits are trimmed (down to 4 columns at least).
 """
 
 import logging
@@ -401,7 +401,7 @@ def merge_kmers(ann, tested, windows_by_k, params, classes):
                 if d is not None:
                     members.append((kmers[j], d))
                     assigned[j] = True
-            counts, support_any = _sites_matrix(ann, windows_by_k, seq_mask, members, min(params.k_min, len(seed)))
+            counts, support_any = _sites_matrix(ann, windows_by_k, seq_mask, members, min(4, len(seed)))
             if counts is None:
                 continue
             n = len([m for m in motifs if m.cls == cls]) + 1
