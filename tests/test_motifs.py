@@ -8,13 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from Bio import motifs as bio_motifs
+from conftest import leftovers
 
 from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingWriter
-from rnaloc_tools.motifs import Outputs, Params, Sequence, find_motifs, load_inputs, run_motifs
+from rnaloc_tools.motifs import (
+    Outputs,
+    Params,
+    Sequence,
+    find_motifs,
+    load_inputs,
+    run_motifs,
+)
 from rnaloc_tools.motifs.discover import _CODE, align
 from rnaloc_tools.motifs.known import match_starts
-
-from conftest import leftovers
 
 PLANTED = "GAUGAACCUA"
 META = {"dim": 1, "rna_type": "circRNA", "classes": ["nucleus", "cytoplasm"], "model": "test"}
@@ -46,16 +52,14 @@ def planted_set(seed=1, n=120, length=200, planted=80, peaked=True):
 
 def write_fasta(path, seqs):
     with open(path, "w") as fh:
-        for k, v in seqs.items():
-            fh.write(f">{k}\n{v}\n")
+        fh.writelines(f">{k}\n{v}\n" for k, v in seqs.items())
     return path
 
 
 def write_dataset(path, seqs, labels, rna_type="circRNA"):
     with open(path, "w") as fh:
         fh.write("id\trna_type\tlabel\tsequence\n")
-        for k, v in seqs.items():
-            fh.write(f"{k}\t{rna_type}\t{labels[k]}\t{v}\n")
+        fh.writelines(f"{k}\t{rna_type}\t{labels[k]}\t{v}\n" for k, v in seqs.items())
     return path
 
 
@@ -210,7 +214,7 @@ def test_class_from_predictions_and_none(planted, tmp_path, cli):
 def test_sequences_from_a_shell_pipe(planted):
     cmd = (f"cat '{planted['fasta']}' | '{sys.executable}' -m rnaloc_tools motifs '{planted['att']}' -s - "
            "--class-from none --motifs - --no-known -k 10 | head -n 4")
-    done = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     rows = [ln.split("\t") for ln in done.stdout.splitlines() if not ln.startswith("#")]
     assert rows[0][:3] == ["motif", "class", "consensus"] and rows[1][2] == PLANTED
@@ -387,7 +391,7 @@ def test_empty_attention(cli, tmp_path, small):
 
 
 def test_not_an_attention_file(cli, tmp_path, small):
-    seqs, atts = small
+    seqs, _ = small
     fasta = write_fasta(tmp_path / "s.fa", seqs)
     with EmbeddingWriter(tmp_path / "e.npz", {"dim": 1, "encoder": "one-hot"}) as w:
         w.add("r0", np.zeros((50, 1)))

@@ -5,7 +5,14 @@ import os
 import click
 
 from .. import RNA_TYPES
-from ..motifs import BACKGROUNDS, CLASS_SOURCES, Outputs, Params, parse_threshold, run_motifs
+from ..motifs import (
+    BACKGROUNDS,
+    CLASS_SOURCES,
+    Outputs,
+    Params,
+    parse_threshold,
+    run_motifs,
+)
 from ._util import encoding_options
 
 _path = click.Path(dir_okay=False, allow_dash=True)
@@ -145,10 +152,10 @@ def command(inputs, sequences, model, rna_type, predictions, class_from, outdir,
         min_support=min_support, alpha=alpha, max_motifs=max_motifs, max_shift=max_shift,
         max_mismatches=max_mismatches,
     )
-    predict_options = dict(
-        provider=provider, batch_size=batch_size, weights=weights, long_policy=long_policy,
-        toks_per_batch=toks_per_batch, device=device, precision=precision, threads=threads,
-    )
+    predict_options = {
+        "provider": provider, "batch_size": batch_size, "weights": weights, "long_policy": long_policy,
+        "toks_per_batch": toks_per_batch, "device": device, "precision": precision, "threads": threads,
+    }
     run_motifs(
         attention, sequences, outputs, predictions=predictions, class_from=class_from, params=params,
         known_motifs_path=known_motifs, use_known=not no_known, model=model, rna_type=rna_type,

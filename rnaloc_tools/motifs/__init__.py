@@ -22,10 +22,24 @@ import pandas as pd
 
 from ..fileio import check_writable
 from ..formats import write_table
-from .discover import BACKGROUNDS, Params, annotate, decode, merge_kmers, parse_threshold, test_kmers
+from .discover import (
+    BACKGROUNDS,
+    Params,
+    annotate,
+    decode,
+    merge_kmers,
+    parse_threshold,
+    test_kmers,
+)
 from .inputs import ALL, CLASS_SOURCES, MotifInput, Sequence, load_inputs
 from .known import KNOWN_MOTIFS, KnownMotif, check_known, motifs_for, read_known_motifs
-from .writers import background_frequencies, consensus, meme_text, write_logos, write_meme
+from .writers import (
+    background_frequencies,
+    consensus,
+    meme_text,
+    write_logos,
+    write_meme,
+)
 
 __all__ = [
     "ALL",
