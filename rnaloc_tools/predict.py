@@ -143,7 +143,10 @@ def predict_store(store, model, *, attention_path=None, batch_size=DEFAULT_BATCH
     writer = None
     if attention_path is not None:
         meta = {"dim": 1, "rna_type": model.rna_type, "classes": list(model.classes), "model": model.name,
-                "model_sha256": model.sha256, "model_encoder": model.encoder.get("encoder")}
+                "model_sha256": model.sha256, "model_encoder": model.encoder.get("encoder"),
+                # which positions the model saw: the encoder's limit and policy, and the model's crop
+                "long_policy": store.meta.get("long_policy"), "max_length": store.meta.get("max_length"),
+                "model_max_length": model.max_length}
         writer = EmbeddingWriter(attention_path, meta, dtype=np.float32, format_name=ATTENTION_FORMAT)
     bar = progress(total=len(ids), desc=f"predict ({model.rna_type})", unit="seq")
     try:
