@@ -29,7 +29,7 @@ setup(
         # onnxruntime and onnxruntime-gpu cannot be installed together: choose one.
         "cpu": ["onnxruntime>=1.17"],
         "gpu": ["onnxruntime-gpu>=1.17"],
-        "test": ["pytest>=7", "onnxruntime>=1.17"],
+        "test": ["pytest>=7", "onnxruntime>=1.17", "pymemesuite>=0.1.0a4"],
     },
     entry_points={"console_scripts": ["rnaloc=rnaloc_tools.cli:main"]},
     classifiers=[
