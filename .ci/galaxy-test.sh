@@ -163,7 +163,7 @@ galaxy:
     runners:
       local:
         load: galaxy.jobs.runners.local:LocalJobRunner
-        workers: 2
+        workers: 3
       tasks:
         load: galaxy.jobs.runners.tasks:TaskRunner
         workers: 2
@@ -222,7 +222,7 @@ TOOL_IDS=${GALAXY_TEST_TOOLS:-$(for t in "${TOOLS[@]}"; do basename "$t" .xml; d
 for tool in $TOOL_IDS; do
     log "galaxy-tool-test $tool"
     if ! "$PLANEMO_VENV/bin/galaxy-tool-test" -u "$URL" -k "$USER_KEY" -a "$API_KEY" -t "$tool" \
-        --test-data "$REPO/galaxy/test-data" --parallel-tests 2 --history-per-test-case --with-reference-data \
+        --test-data "$REPO/galaxy/test-data" --parallel-tests 3 --history-per-test-case --with-reference-data \
         -j "$WORK/results/$tool.json" -o "$WORK/results/$tool" --download-attempts 3 2>&1 |
         tail -n 40; then
         FAILED=1

@@ -21,7 +21,7 @@ mkdir -p "$WORK"
 
 # rna_type  kmax  C  class_weight  extra-table?
 CONFIGS="miRNA 3 0.01 balanced no
-lncRNA @LNC@
+lncRNA 7 0.0003 balanced no
 circRNA 4 0.0003 none yes"
 
 echo "$CONFIGS" | while read -r RNA KMAX C CW EXTRA; do
