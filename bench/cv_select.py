@@ -45,9 +45,9 @@ def read_clusters(path):
     return clusters
 
 
-def load(cache, data, rna, kmax_cache=6):
+def load(cache, data, rna, kmax_cache=6, train_only=False):
     frames = []
-    for name in TABLES[rna]:
+    for name in TABLES[rna][:1] if train_only else TABLES[rna]:
         df = pd.read_csv(Path(data) / rna / f"{name}.tsv", sep="\t", comment="#")
         df["table"] = name
         df["freq"] = list(np.load(Path(cache) / "feat" / f"{rna}.{name}.k{kmax_cache}.npy"))
@@ -73,8 +73,8 @@ def features(df, kmax, transform="sqrt", length=True):
 def candidates():
     c = {}
     c["hgb5"] = dict(kmax=5, transform="none", length=False, model=lambda: HistGradientBoostingClassifier(random_state=0))
-    for k in (3, 4, 5, 6):
-        for C in (0.001, 0.003, 0.01, 0.03, 0.1):
+    for k in (2, 3, 4, 5, 6, 7, 8):
+        for C in (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1):
             for cw in (None, "balanced"):
                 name = f"lr{k}_C{C}" + ("_bal" if cw else "")
                 c[name] = dict(kmax=k, model=lambda C=C, cw=cw: make_pipeline(
@@ -121,10 +121,11 @@ def main():
     ap.add_argument("--rna", required=True)
     ap.add_argument("--candidates", required=True, help="comma-separated names, regex allowed")
     ap.add_argument("--extra", choices=["no", "yes", "both"], default="no")
+    ap.add_argument("--kmax-cache", type=int, default=6, help="the cached features' kmax")
     ap.add_argument("--split", choices=["grouped", "random"], default="grouped")
     ap.add_argument("--out")
     args = ap.parse_args()
-    df = load(args.cache, args.data, args.rna)
+    df = load(args.cache, args.data, args.rna, args.kmax_cache, train_only=args.extra == "no")
     allc = candidates()
     names = [n for pat in args.candidates.split(",") for n in allc if re.fullmatch(pat, n)]
     for name in names:

@@ -36,11 +36,14 @@ def main():
     ap.add_argument("data")
     ap.add_argument("cache")
     ap.add_argument("--kmax", type=int, default=6)
+    ap.add_argument("--rna", action="append", help="only these RNA types (repeatable)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     for rna, names in TABLES.items():
+        if args.rna and rna not in args.rna:
+            continue
         for name in names:
             out = cache / f"{rna}.{name}.k{args.kmax}.npy"
             if out.exists():

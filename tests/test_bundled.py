@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: rna_type -> minimum (ACC, macro F1, AUROC) on its own train.tsv
 MINIMUM = {
     "miRNA": (0.88, 0.87, 0.92),
-    "lncRNA": (0.72, 0.68, 0.78),
+    "lncRNA": (0.95, 0.95, 0.98),  # k <= 7 with 21,844 features nearly memorises its 1,080 rows
     "circRNA": (0.76, 0.68, 0.74),
 }
 
