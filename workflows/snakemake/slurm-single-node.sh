@@ -5,16 +5,17 @@
 # (one-hot, test-data/galaxy-mirna-onehot.onnx, shards of 3) and compares the merged
 # predictions with one `rnaloc predict` run. Not part of CI (daemons, root, ~5 minutes).
 #
-# Usage: workflows/snakemake/slurm-single-node.sh [WORKDIR]   (needs rnaloc and snakemake
-#        with snakemake-executor-plugin-slurm on PATH, or SNAKEMAKE=/path/to/snakemake)
+# Usage: workflows/snakemake/slurm-single-node.sh [WORKDIR]   (needs rnaloc-tools in PYTHON (python3)
+#        and snakemake + snakemake-executor-plugin-slurm on PATH, or SNAKEMAKE=/path/to/snakemake)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 WORK=${1:-$(mktemp -d)}
 mkdir -p "$WORK"
 SNAKEMAKE=${SNAKEMAKE:-snakemake}
-RNALOC=$(command -v rnaloc)
-PYTHON=$(head -n 1 "$RNALOC" | sed 's/^#!//')
+# the python where rnaloc-tools is installed, and its rnaloc (not a pyenv shim)
+PYTHON=$("${PYTHON:-python3}" -c 'import sys; print(sys.executable)')
+RNALOC=$("$PYTHON" -c 'import os, sysconfig; print(os.path.join(sysconfig.get_path("scripts"), "rnaloc"))')
 
 if ! command -v slurmctld >/dev/null; then
     apt-get install -y -qq slurm-wlm munge >/dev/null
