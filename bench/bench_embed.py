@@ -1,26 +1,31 @@
 #!/usr/bin/env python
 """Benchmark: RNA-FM embedding the original RNALoc-LM way vs `rnaloc embed`.
 
-Both methods embed the same real sequences (a seeded random sample of circRNA
-and lncRNA from the shared data, in file order, normalised: upper case, T -> U;
-the original's missing T -> U is a defect we do not copy) with the same
+Sample: N/3 sequences from each RNA type's training table
+(../shared/data/{miRNA,lncRNA,circRNA}/train.tsv), chosen at random with a
+seed, then shuffled together into one FASTA (a user's file is not sorted by
+length), normalised (upper case, T -> U; the original's missing T -> U is a
+defect we do not copy). Both methods embed that same file with the same
 full-size random RNA-FM checkpoint (bench/make_rnafm_checkpoint.py), each in
-its own subprocess so that peak RSS (ru_maxrss, from wait4) is per method.
+its own subprocess so that peak RSS (ru_maxrss, from wait4) is per method, and
+both keep the first 1022 nt of a longer sequence.
 
 original  RNALoc-LM base.py `pretrained()`: chunks of 50 in file order, each
-          padded to its longest (tokens cut at 1024), fp32, the package's own
-          forward under no_grad, results stored into a preallocated float64
-          N x 1024 x 640 array, saved with np.save.
+          padded to its longest (BOS + at most 1022 nt + EOS = 1024 tokens),
+          fp32, the package's own forward under no_grad, results stored into a
+          preallocated float64 N x 1024 x 640 array, saved with np.save.
 rnaloc    `rnaloc embed FASTA --weights W -o x.npz`: length-sorted batches packed
           to a token budget, SDPA with a padding mask, inference_mode, ragged
           float16 NPZ written as it goes.
 
 Throughput counts real nucleotides (min(length, 1022) per sequence, the same
 number for both) over each process's whole wall time (start-up, model loading,
-embedding and writing included).
+embedding and writing included). Bytes: the original stores 1024 x 640 float64
+(5,242,880 B) per sequence, rnaloc L x 640 float16, so the ratio is about
+4096 / (mean stored length), whatever the speed.
 
     python bench/make_rnafm_checkpoint.py bench/RNA-FM_random.pth
-    nice -n 10 python bench/bench_embed.py --weights bench/RNA-FM_random.pth --n 200
+    nice -n 5 python bench/bench_embed.py --weights bench/RNA-FM_random.pth --n 90 --precision fp32,bf16
 """
 
 import argparse
@@ -36,20 +41,24 @@ HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("RNALOC_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 
 
+RNA_TYPES = ("miRNA", "lncRNA", "circRNA")
+MAX_NT = 1022  # RNA-FM's limit: 1024 positions with BOS and EOS
+
+
 def sample(n, seed):
+    """n // 3 random sequences of each RNA type's training table, shuffled together: [(id, rna_type, seq)]."""
     import numpy as np
-    import pandas as pd
 
-    from rnaloc_tools.seqs import normalize
+    from rnaloc_tools.formats.tables import read_dataset
 
+    rng = np.random.default_rng(seed)
     records = []
-    for i, rna_type in enumerate(("circRNA", "lncRNA")):
-        df = pd.read_csv(DATA / rna_type / "train.tsv", sep="\t", comment=None)
-        k = n // 2 + (n % 2 if i == 0 else 0)
-        idx = np.sort(np.random.default_rng(seed + i).choice(len(df), size=k, replace=False))  # file order
-        for row in df.iloc[idx].itertuples():
-            records.append((row.id, normalize(row.sequence, source=rna_type, record=row.id)))
-    return records
+    for rna_type in RNA_TYPES:
+        df = read_dataset(DATA / rna_type / "train.tsv").df  # validated, normalised (upper case, T -> U)
+        idx = rng.choice(len(df), size=n // len(RNA_TYPES), replace=False)
+        records.extend((rid, rna_type, seq) for rid, seq in zip(df["id"].iloc[idx], df["sequence"].iloc[idx]))
+    order = rng.permutation(len(records))  # one file, in no particular order of type or length
+    return [records[i] for i in order]
 
 
 def original_worker(fasta, weights, out, threads):
@@ -63,8 +72,8 @@ def original_worker(fasta, weights, out, threads):
     import fm
 
     torch.set_num_threads(threads)
-    with open(fasta) as fh:
-        seqs = [(t.split()[0], s) for t, s in SimpleFastaParser(fh)]
+    with open(fasta) as fh:  # both methods keep the first 1022 nt (the original cut tokens at 1024)
+        seqs = [(t.split()[0], s[:MAX_NT]) for t, s in SimpleFastaParser(fh)]
     # fm.pretrained.rna_fm_t12(path) as the original; torch >= 2.6 needs the Namespace allowed
     with torch.serialization.safe_globals([ap.Namespace]):
         fm_model, alphabet = fm.pretrained.rna_fm_t12(weights)
@@ -89,53 +98,77 @@ def original_worker(fasta, weights, out, threads):
 
 
 def run_measured(cmd, env=None):
-    """Run cmd; return (wall seconds, peak RSS bytes of that process, stderr)."""
+    """Run cmd; return (wall seconds, CPU seconds, peak RSS bytes of that process, stderr)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    err_chunks = []
     # read stderr fully before reaping, so wait4 gets this child's own rusage
-    err_chunks.append(proc.stderr.read())
+    err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    err = "".join(err_chunks)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{err}")
-    return wall, usage.ru_maxrss * 1024, err
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, err
+
+
+def describe(records):
+    """Lines describing the sample: per type, count and mean length (raw and as embedded, <= 1022 nt)."""
+    lines = []
+    for rna_type in RNA_TYPES + ("all",):
+        lengths = [len(s) for _, t, s in records if rna_type in ("all", t)]
+        stored = [min(n, MAX_NT) for n in lengths]
+        lines.append(f"#   {rna_type:<8} n={len(lengths):<4} mean length {sum(lengths) / len(lengths):7.1f} nt, "
+                     f"embedded (<= {MAX_NT}) {sum(stored) / len(stored):6.1f} nt, "
+                     f"range {min(lengths)}..{max(lengths)}, longer than {MAX_NT}: {sum(n > MAX_NT for n in lengths)}")
+    return lines
 
 
 def main():
     parser = argparse.ArgumentParser(description="RNA-FM embedding: original RNALoc-LM method vs rnaloc embed")
     parser.add_argument("--weights", default=str(HERE / "RNA-FM_random.pth"), help="full-size RNA-FM checkpoint")
-    parser.add_argument("--n", type=int, default=200, help="sequences (half circRNA, half lncRNA)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=int, default=90,
+                        help="sequences, a multiple of 3: n/3 each of miRNA, lncRNA, circRNA (train.tsv)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random choice and of the shuffle")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads for both methods")
-    parser.add_argument("--precision", default="fp32", help="rnaloc embed --precision, comma-separated (fp32 as the original; e.g. fp32,bf16)")
-    parser.add_argument("--toks-per-batch", type=int, default=None)
+    parser.add_argument("--precision", default="fp32",
+                        help="rnaloc embed --precision, comma-separated (fp32 as the original; e.g. fp32,bf16)")
+    parser.add_argument("--toks-per-batch", type=int, default=None, help="rnaloc embed --toks-per-batch (default: its own)")
     parser.add_argument("--skip-original", action="store_true")
+    parser.add_argument("--sample-only", action="store_true", help="describe the sample and stop")
     parser.add_argument("--worker", nargs=3, metavar=("FASTA", "WEIGHTS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return original_worker(*args.worker, threads=args.threads)
+    if args.n < len(RNA_TYPES) or args.n % len(RNA_TYPES):
+        parser.error(f"--n must be a positive multiple of {len(RNA_TYPES)} (equal numbers of each RNA type)")
+    records = sample(args.n, args.seed)
+    nucleotides = sum(min(len(s), MAX_NT) for _, _, s in records)
+    mean_stored = nucleotides / len(records)
+    head = [f"# {len(records)} sequences: {args.n // 3} each of {', '.join(RNA_TYPES)} (train.tsv), seeded random "
+            f"choice and shuffle (seed {args.seed}); normalised (T -> U); {nucleotides} nucleotides embedded"]
+    head += describe(records)
+    if args.sample_only:
+        print("\n".join(head))
+        return
     if not os.path.exists(args.weights):
         raise SystemExit(f"{args.weights}: missing; make it with bench/make_rnafm_checkpoint.py {args.weights}")
 
-    records = sample(args.n, args.seed)
-    nucleotides = sum(min(len(s), 1022) for _, s in records)
+    loads = [os.getloadavg()[0]]
     tmp = Path(tempfile.mkdtemp(prefix="rnaloc-bench-", dir=HERE))
     try:
         fasta = tmp / "sample.fa"
         with open(fasta, "w") as fh:
-            fh.writelines(f">{rid}\n{seq}\n" for rid, seq in records)
+            fh.writelines(f">{rid}\n{seq}\n" for rid, _, seq in records)
         env = dict(os.environ, RNALOC_NO_PROGRESS="1", OMP_NUM_THREADS=str(args.threads))
         rows = {}
         if not args.skip_original:
             out = tmp / "original.npy"
-            wall, rss, err = run_measured(
+            *measured, err = run_measured(
                 [sys.executable, __file__, "--threads", str(args.threads), "--worker", str(fasta), args.weights,
                  str(out)], env)
-            rows["original"] = (wall, rss, out.stat().st_size)
+            rows["original"] = (*measured, out.stat().st_size)
             out.unlink()
+            loads.append(os.getloadavg()[0])
         for precision in args.precision.split(","):
             out = tmp / "rnaloc.npz"
             cmd = [sys.executable, "-m", "rnaloc_tools", "embed", str(fasta), "--encoder", "rna-fm", "--weights",
@@ -143,28 +176,29 @@ def main():
                    "-o", str(out)]
             if args.toks_per_batch:
                 cmd += ["--toks-per-batch", str(args.toks_per_batch)]
-            wall, rss, err = run_measured(cmd, env)
-            rows[f"rnaloc ({precision})"] = (wall, rss, out.stat().st_size)
+            *measured, err = run_measured(cmd, env)
+            rows[f"rnaloc ({precision})"] = (*measured, out.stat().st_size)
             out.unlink()
+            loads.append(os.getloadavg()[0])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    lengths = sorted(len(s) for _, s in records)
-    print(f"# {len(records)} sequences ({args.n // 2 + args.n % 2} circRNA + {args.n // 2} lncRNA, seed {args.seed}); "
-          f"lengths {lengths[0]}..{lengths[-1]}, median {lengths[len(lengths) // 2]}; "
-          f"{nucleotides} nucleotides embedded (<= 1022 per sequence)")
+    print("\n".join(head))
     print(f"# checkpoint {args.weights} ({os.path.getsize(args.weights) / 1e6:.0f} MB); torch threads {args.threads}; "
-          f"CPU {os.cpu_count()} cores")
-    print(f"{'method':<16}{'wall s':>10}{'tokens/s':>12}{'peak RSS MB':>14}{'stored MB':>12}")
-    for name, (wall, rss, size) in rows.items():
-        print(f"{name:<16}{wall:>10.1f}{nucleotides / wall:>12.1f}{rss / 1e6:>14.0f}{size / 1e6:>12.1f}")
+          f"CPU {os.cpu_count()} cores; 1-min load average before/after each method: "
+          f"{' / '.join(f'{x:.1f}' for x in loads)}")
+    print(f"{'method':<16}{'wall s':>9}{'CPU s':>9}{'tokens/s':>11}{'peak RSS MB':>13}{'stored MB':>11}")
+    for name, (wall, cpu, rss, size) in rows.items():
+        print(f"{name:<16}{wall:>9.1f}{cpu:>9.1f}{nucleotides / wall:>11.1f}{rss / 1e6:>13.0f}{size / 1e6:>11.1f}")
     if "original" in rows:
-        ow, orss, osize = rows["original"]
-        for name, (wall, rss, size) in rows.items():
+        ow, ocpu, orss, osize = rows["original"]
+        for name, (wall, cpu, rss, size) in rows.items():
             if name == "original":
                 continue
-            print(f"ratios {name} vs original: throughput x{ow / wall:.2f} (target >= 4), "
+            print(f"ratios {name} vs original: throughput x{ow / wall:.2f} (CPU time x{ocpu / cpu:.2f}; target >= 4), "
                   f"peak RSS 1/{orss / rss:.1f} (target >= 1/5), bytes 1/{osize / size:.1f} (target >= 1/8)")
+        print(f"# bytes: the original stores 1024 x 640 float64 per sequence, rnaloc L x 640 float16, so the ratio "
+              f"is ~4096 / mean stored length = 4096 / {mean_stored:.1f} = {4096 / mean_stored:.2f} on this sample")
 
 
 if __name__ == "__main__":

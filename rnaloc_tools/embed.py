@@ -24,6 +24,7 @@ from .progress import progress
 log = logging.getLogger("rnaloc")
 
 LONG_POLICIES = ("truncate", "windows")
+#: Token budget of one batch when neither the caller nor the encoder names one.
 DEFAULT_TOKS_PER_BATCH = 16384
 DEFAULT_CHUNK = 4096
 
@@ -89,9 +90,20 @@ def long_policy_name(encoder, policy, overlap):
     return "truncate" if policy == "truncate" else f"windows:{encoder.max_len}/{overlap}"
 
 
-def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=DEFAULT_TOKS_PER_BATCH,
+def resolve_toks_per_batch(encoder, toks_per_batch=None):
+    """The token budget: the caller's, else the encoder's default for its device, else 16384."""
+    if toks_per_batch:
+        return int(toks_per_batch)
+    return int(getattr(encoder, "default_toks_per_batch", None) or DEFAULT_TOKS_PER_BATCH)
+
+
+def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=None,
                   chunk=DEFAULT_CHUNK, overlap=None):
-    """Embed ``records`` (iterable of :class:`~rnaloc_tools.seqs.Record`) into the NPZ ``output``."""
+    """Embed ``records`` (iterable of :class:`~rnaloc_tools.seqs.Record`) into the NPZ ``output``.
+
+    ``toks_per_batch`` None: the encoder's default for its device (see :func:`resolve_toks_per_batch`).
+    """
+    toks_per_batch = resolve_toks_per_batch(encoder, toks_per_batch)
     if long not in LONG_POLICIES:
         raise ValueError(f"long policy must be one of {LONG_POLICIES}")
     max_len = encoder.max_len

@@ -188,7 +188,7 @@ def predict_records(records, model=None, attention_path=None, *, rna_type=None, 
     ``rna_type``. Returns the predictions DataFrame in input order; writes the
     attention NPZ when ``attention_path`` is given.
     """
-    from .embed import DEFAULT_TOKS_PER_BATCH, embed_records
+    from .embed import embed_records
     from .encoders import get_encoder
 
     model = load_model(model, rna_type, provider=provider, threads=threads)
@@ -200,7 +200,7 @@ def predict_records(records, model=None, attention_path=None, *, rna_type=None, 
         log.addFilter(quiet)
         try:
             stats = embed_records(records, encoder, npz, long=long_policy,
-                                  toks_per_batch=toks_per_batch or DEFAULT_TOKS_PER_BATCH)
+                                  toks_per_batch=toks_per_batch)
         finally:
             log.removeFilter(quiet)
         log.debug("embedded %d sequences (%d nt) with %s", stats.sequences, stats.nucleotides, encoder.name)

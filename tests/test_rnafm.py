@@ -14,7 +14,9 @@ from rnaloc_tools.encoders.rnafm import (
     MAX_LEN,
     RnaFmEncoder,
     _forward,
+    build_model,
     random_checkpoint_data,
+    read_checkpoint,
     write_random_checkpoint,
 )
 from rnaloc_tools.errors import RnalocError
@@ -56,6 +58,41 @@ def test_package_loader_reads_the_tiny_checkpoint_too(tiny_rnafm, encoder):
     theirs = model.state_dict()
     assert set(mine) == set(theirs)
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_weights_are_loaded_once_not_copied(tiny_rnafm):
+    """The model's parameters are the (memory-mapped) checkpoint tensors themselves: one copy in memory."""
+    data = read_checkpoint(tiny_rnafm)
+    model, _ = build_model(data, tiny_rnafm)
+    key = "encoder.encoder.layers.0.fc1.weight"
+    assert model.layers[0].fc1.weight.data_ptr() == data["model"][key].data_ptr()
+    assert model.lm_head.weight is model.embed_tokens.weight  # tied, as the package's model
+    assert not any(t.is_meta for t in list(model.parameters()) + list(model.buffers()))
+
+
+def test_official_layout_without_contact_regression_and_fp16_weights_load(tmp_path, tiny_rnafm, encoder):
+    """The official file has no contact regression (package init, as the package) and may hold other dtypes."""
+    data = torch.load(tiny_rnafm, weights_only=False)
+    model = data["model"]
+    for k in ("weight", "bias"):
+        del model[f"encoder.encoder.contact_head.regression.{k}"]
+    key = "encoder.encoder.layers.1.fc2.weight"
+    model[key] = model[key].half()
+    path = tmp_path / "w.pth"
+    torch.save(data, path)
+    enc = RnaFmEncoder(path, device="cpu")
+    assert enc.model.layers[1].fc2.weight.dtype == torch.float32
+    assert torch.equal(enc.model.layers[1].fc2.weight, model[key].float())
+    assert enc.model.contact_head.regression.weight.shape == encoder.model.contact_head.regression.weight.shape
+    assert np.abs(enc.embed(["ACGUN"])[0] - encoder.embed(["ACGUN"])[0]).max() < 0.05  # only fc2 rounded
+
+
+def test_default_token_budget_depends_on_the_device(encoder):
+    from rnaloc_tools.embed import resolve_toks_per_batch
+
+    assert encoder.default_toks_per_batch == 4096 == resolve_toks_per_batch(encoder)
+    assert resolve_toks_per_batch(encoder, 40) == 40
+    assert resolve_toks_per_batch(get_encoder("one-hot")) == 16384
 
 
 def test_meta_and_dimensions(tiny_rnafm, encoder):
