@@ -8,7 +8,7 @@ computed on train.tsv rows only; extra rows can only be added to the training fo
     python bench/cv_select.py --cache /tmp/kmer --rna miRNA --candidates lr5,hgb5 \
         --out workflows/bundled-models/cv-selection.tsv
 
-The cache holds the cd-hit-est clusters (RNA.cdhit.clstr, from cluster.sh in the
+The cache holds the cd-hit-est clusters (RNA.cdhit.clstr, from workflows/bundled-models/build.sh in the
 workflow) and the k-mer frequencies (feat/, from bench/kmer_features.py).
 """
 
