@@ -49,20 +49,31 @@ def merge_windows(length, parts):
     return (total / count).astype(np.float32)
 
 
-def pack_batches(pieces, toks_per_batch, extra_tokens=0):
+#: Largest share of padding in a batch: a piece that would take a batch past it starts a new one.
+MAX_PADDING = 0.125
+
+
+def pack_batches(pieces, toks_per_batch, extra_tokens=0, max_padding=MAX_PADDING):
     """Group pieces (objects with ``.seq``) into batches of at most ``toks_per_batch`` padded tokens.
 
-    Pieces are sorted by length, longest first, so padding stays small; a piece
-    longer than the budget gets a batch of its own.
+    Pieces are sorted by length, longest first, and a batch is closed when the
+    next piece would exceed the budget or make padding more than ``max_padding``
+    of the batch's tokens: in a large file neighbouring lengths are close and
+    batches fill the budget, but in a small or sparse one (a 946-nt sequence
+    next to a 506-nt one) padded positions would otherwise cost as much as real
+    ones. A piece longer than the budget gets a batch of its own.
     """
-    batch, width = [], 0
+    batch, width, real = [], 0, 0
     for piece in sorted(pieces, key=lambda p: len(p.seq), reverse=True):
         need = len(piece.seq) + extra_tokens
-        if batch and max(width, need) * (len(batch) + 1) > toks_per_batch:
-            yield batch
-            batch, width = [], 0
+        if batch:
+            padded = max(width, need) * (len(batch) + 1)
+            if padded > toks_per_batch or padded - (real + need) > max_padding * padded:
+                yield batch
+                batch, width, real = [], 0, 0
         batch.append(piece)
         width = max(width, need)
+        real += need
     if batch:
         yield batch
 

@@ -274,3 +274,25 @@ def test_sigint_leaves_no_partial_npz(tmp_path, tiny_rnafm):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert list(out_dir.iterdir()) == []
+
+
+def test_batches_respect_the_budget_and_limit_padding():
+    from types import SimpleNamespace
+
+    from rnaloc_tools.embed import MAX_PADDING, pack_batches
+
+    lengths = [1022, 1022, 1022, 944, 791, 537, 504, 309, 272, 201, 150, 144, 72, 64] + [22] * 5 + [19, 18]
+    pieces = [SimpleNamespace(seq="A" * n) for n in lengths]
+    batches = list(pack_batches(pieces, 4096, extra_tokens=2))
+    assert sorted(len(p.seq) for b in batches for p in b) == sorted(lengths)  # every piece once
+    for b in batches:
+        width = max(len(p.seq) for p in b) + 2
+        real = sum(len(p.seq) + 2 for p in b)
+        assert width * len(b) <= 4096
+        assert width * len(b) - real <= MAX_PADDING * width * len(b)
+    assert not any({791, 504} <= {len(p.seq) for p in b} for b in batches)  # the budget alone would join them
+    # dense lengths (a large file) fill the budget: padding never splits them
+    dense = [SimpleNamespace(seq="A" * n) for n in range(1000, 900, -1)]
+    assert [len(b) for b in pack_batches(dense, 4096, extra_tokens=2)][:3] == [4, 4, 4]
+    # a piece longer than the budget gets a batch of its own
+    assert [len(b) for b in pack_batches([SimpleNamespace(seq="A" * 50)] * 2, 40)] == [1, 1]
