@@ -152,3 +152,19 @@ def test_onnx_export_matches_torch_at_unseen_lengths(tmp_path, hidden):
         p, a = session.run(["probabilities", "attention"], {"embeddings": x.numpy(), "lengths": lens.numpy()})
         np.testing.assert_allclose(p, torch.softmax(logits, 1).numpy(), atol=1e-5)
         np.testing.assert_allclose(a, imp.numpy(), atol=1e-5)
+
+
+def test_generic_training_loop_sets_the_scaler_once_from_the_first_batch():
+    model, _ = build_model("kmer", dim=4, n_classes=2, kmax=3)
+    x, lengths = batch([random_seq(n) for n in (30, 90, 45)])
+    model.eval()
+    model(x, lengths)  # inference never touches the scaler
+    assert int(model.scaler_fitted) == 0 and (model.feature_scale == 1).all()
+    model.train()
+    model(x, lengths)
+    z = model.features(x, lengths)
+    assert int(model.scaler_fitted) == 1
+    np.testing.assert_allclose(z.mean(0).detach().numpy(), 0.0, atol=1e-4)
+    scale = model.feature_scale.clone()
+    model(*batch([random_seq(500)]))  # a later batch leaves it alone
+    assert torch.equal(scale, model.feature_scale)

@@ -9,8 +9,9 @@ so memory grows with 4^ceil(k/2) per position, not 4^k. An ambiguous code counts
 as the matching fractions (an N adds 1/4 to each of four k-mers).
 
 Features: frequencies (count / number of windows), square-root transformed,
-standardised with the mean and sd of the training data (buffers, set by
-:func:`KmerModel.fit_scaler`), plus the standardised log10 length; then a linear
+plus the log10 length, standardised with the mean and sd of the training data
+(buffers, set by :func:`KmerModel.set_scaler` from all the training data, or, in
+the generic `rnaloc train` loop, from the first training batch); then a linear
 layer (``hidden == 0``: logistic regression) or one hidden ReLU layer; then a
 fixed ``bias`` added to the logits (a decision threshold chosen outside,
 default 0).
@@ -119,6 +120,9 @@ class KmerModel(nn.Module):
         n_in = n_features(hp.kmin, hp.kmax) + int(hp.length_feature)
         self.register_buffer("feature_mean", torch.zeros(n_in))
         self.register_buffer("feature_scale", torch.ones(n_in))
+        # 0 until the standardisation is set; `rnaloc train` (the generic loop) sets it from the
+        # first training batch, the bundled-model workflow from all the training data
+        self.register_buffer("scaler_fitted", torch.zeros((), dtype=torch.int64))
         self.register_buffer("bias", torch.zeros(hp.n_classes))
         self.dropout = nn.Dropout(hp.dropout)
         if hp.hidden > 0:
@@ -172,6 +176,7 @@ class KmerModel(nn.Module):
         """Standardise with the mean and sd of ``transformed`` (N, F) (sd floored)."""
         self.feature_mean.copy_(transformed.mean(0))
         self.feature_scale.copy_(transformed.std(0, unbiased=False).clamp(min=1e-3))
+        self.scaler_fitted.fill_(1)
 
     # -- classifier -------------------------------------------------------
     def head(self, z):
@@ -199,6 +204,8 @@ class KmerModel(nn.Module):
         # x: (B, L, 4) one-hot; lengths: (B,)
         width = x.shape[1]
         freqs, windows, tables = self.raw_features(x, lengths)  # (B, F)
+        if self.training and not bool(self.scaler_fitted):  # first training batch (never in eval/export)
+            self.set_scaler(self._transform(freqs, lengths).detach())
         z = self._standardise(freqs, lengths)  # (B, F')
         logits = self.head(z) + self.bias  # (B, C)
 

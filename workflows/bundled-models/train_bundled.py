@@ -136,6 +136,7 @@ def main():
     with torch.no_grad():
         model.feature_mean.copy_(torch.from_numpy(mean))
         model.feature_scale.copy_(torch.from_numpy(sd))
+        model.scaler_fitted.fill_(1)
         w = torch.from_numpy(lr.coef_[0])
         model.classifier.weight.copy_(torch.stack([torch.zeros_like(w), w]))
         model.classifier.bias.copy_(torch.tensor([0.0, float(lr.intercept_[0])]))
