@@ -91,13 +91,17 @@ def check_splitting(gi, args, failures):
     else:
         print(f"galaxy-extra: Galaxy's log: {log_after - log_before} jobs split into 3 tasks each")
 
+    # The wrapper's guard: a task of a multi-task job that was asked for the attention exits 1
+    # with a clear message. (Galaxy 26.1's task runner still marks the parent job ok, with the
+    # failed tasks' parts missing: see the report; the message is in the job's stderr.)
     job_id, _ = run_split(gi, hid, up["example-miRNA.fa"], up["galaxy-mirna-onehot.onnx"], attention=True)
     job = gi.jobs.show_job(job_id, full_details=True)
-    if job["state"] != "error" or "attention NPZ parts cannot be merged" not in (job.get("stderr") or ""):
-        failures.append(f"split predict with attention: expected a clear failure, got {job['state']}: "
-                        f"{(job.get('stderr') or '')[-1000:]}")
+    stderr = job.get("stderr") or ""
+    if "attention NPZ parts cannot be merged" not in stderr:
+        failures.append(f"split predict with attention: the guard message is missing ({job['state']}): {stderr[-1000:]}")
     else:
-        print("galaxy-extra: split predict with attention fails as it should (NPZ parts cannot be concatenated)")
+        print(f"galaxy-extra: split predict with attention: the tasks refuse (NPZ parts cannot be concatenated); "
+              f"Galaxy's job state: {job['state']}")
 
 
 def check_workflows(args, failures):
@@ -108,7 +112,7 @@ def check_workflows(args, failures):
         cmd = [
             os.path.join(os.path.dirname(sys.executable), "planemo"), "test", "--engine", "external_galaxy",
             "--galaxy_url", args.url, "--galaxy_user_key", args.key, "--galaxy_admin_key", args.admin_key,
-            "--no_shed_install", "--test_output", "", "--test_output_json", out, flow,
+            "--no_shed_install", "--test_output", out[:-5] + ".html", "--test_output_json", out, flow,
         ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         tail = (r.stdout + r.stderr)[-3000:]
