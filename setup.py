@@ -29,7 +29,12 @@ setup(
         # onnxruntime and onnxruntime-gpu cannot be installed together: choose one.
         "cpu": ["onnxruntime>=1.17"],
         "gpu": ["onnxruntime-gpu>=1.17"],
-        "test": ["pytest>=7", "onnxruntime>=1.17", "pymemesuite>=0.1.0a4"],
+        "test": [
+            "pytest>=7",
+            "onnxruntime>=1.17",
+            "pymemesuite>=0.1.0a4",  # MEME suite's own motif parser and FIMO, for the motifs tests
+            "snakemake>=8; python_version>='3.11'",  # the sharded workflow in workflows/snakemake
+        ],
     },
     entry_points={"console_scripts": ["rnaloc=rnaloc_tools.cli:main"]},
     classifiers=[
