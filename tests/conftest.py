@@ -23,6 +23,17 @@ def _no_progress(monkeypatch):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread: on the 2-core CI machine torch's default pool only adds contention."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def cli():
     runner = CliRunner()
 

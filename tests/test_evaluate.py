@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-import torch
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from rnaloc_tools.formats import read_table
@@ -12,12 +11,7 @@ from conftest import leftovers
 CLASSES = ["extracellular", "intracellular"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _metrics(path):

@@ -14,13 +14,7 @@ from conftest import leftovers
 ARCHS = ("rnaloc", "transformer")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The 2-core CI machine: torch's default thread pool only adds contention here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
