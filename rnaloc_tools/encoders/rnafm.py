@@ -288,7 +288,6 @@ def _forward(model, tokens):
     Same computation as ``model(tokens, repr_layers=[n])["representations"][n]``
     (see the tests), minus the LM head and the explicit attention matrices.
     """
-    import torch
 
     pad = tokens.eq(model.padding_idx)  # (B, T)
     x = model.embed_scale * model.embed_tokens(tokens)
