@@ -29,20 +29,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rnaloc_tools import CLASSES
+from rnaloc_tools.data.cdhit import cluster_index
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kmer_features import TABLES  # noqa: E402
 
-
-def read_clusters(path):
-    """cd-hit .clstr -> {"table|id": cluster number}."""
-    clusters, current = {}, -1
-    for line in open(path):
-        if line.startswith(">Cluster"):
-            current = int(line.split()[1])
-        else:
-            clusters[re.search(r">(.+?)\.\.\.", line).group(1)] = current
-    return clusters
 
 
 def load(cache, data, rna, kmax_cache=6, train_only=False):
@@ -53,7 +44,7 @@ def load(cache, data, rna, kmax_cache=6, train_only=False):
         df["freq"] = list(np.load(Path(cache) / "feat" / f"{rna}.{name}.k{kmax_cache}.npy"))
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
-    clusters = read_clusters(Path(cache) / f"{rna}.cdhit.clstr")
+    clusters = cluster_index(Path(cache) / f"{rna}.cdhit.clstr")
     df["cluster"] = [clusters[f"{t}|{i}"] for t, i in zip(df.table, df.id)]
     df["y"] = (df.label == CLASSES[rna][1]).astype(int)
     df["length"] = df.sequence.str.len()

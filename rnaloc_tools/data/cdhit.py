@@ -121,6 +121,11 @@ def parse_clstr(path):
     return clusters
 
 
+def cluster_index(path):
+    """``{sequence name: cluster number}`` (numbered in file order, as CD-HIT does) from a ``.clstr``."""
+    return {m.name: number for number, members in enumerate(parse_clstr(path)) for m in members}
+
+
 def _write_fasta(seqs, path):
     for name in seqs:
         if not name or re.search(r"\s", name):

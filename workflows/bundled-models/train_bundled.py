@@ -18,7 +18,6 @@ and stores the metrics in the checkpoint (they travel into the ONNX metadata).
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef, roc_auc
 from sklearn.model_selection import StratifiedGroupKFold
 
 from rnaloc_tools import CLASSES
+from rnaloc_tools.data.cdhit import cluster_index
 from rnaloc_tools.encoders.onehot import OneHotEncoder, one_hot
 from rnaloc_tools.model import build_model
 from rnaloc_tools.model.checkpoint import save_checkpoint
@@ -45,16 +45,6 @@ def read_table(data, rna_type, name):
     df["sequence"] = [normalize(s, source=str(path), record=i) for s, i in zip(df.sequence, df.id)]
     return df
 
-
-def read_clusters(path):
-    """cd-hit .clstr -> {"table|id": cluster number} (FASTA names are table|id)."""
-    clusters, current = {}, -1
-    for line in open(path):
-        if line.startswith(">Cluster"):
-            current = int(line.split()[1])
-        else:
-            clusters[re.search(r">(.+?)\.\.\.", line).group(1)] = current
-    return clusters
 
 
 def transformed_features(model, seqs):
@@ -125,7 +115,7 @@ def main():
 
     cv = {}
     if args.clusters:
-        clusters = read_clusters(args.clusters)
+        clusters = cluster_index(args.clusters)
         df["cluster"] = [clusters[f"{t}|{i}"] for t, i in zip(df.table, df.id)]
         cv_df = df if args.extra else df[df.table == "train"]
         cv = cross_validate(cv_df, feats[cv_df.index], args.C, class_weight, args.bias)
