@@ -72,6 +72,17 @@ def test_saved_clstr_round_trips(cli, test_data, tmp_path):
     assert len(parse_clstr(clstr)) == 30
 
 
+def test_save_clstr_with_given_clstr_keeps_a_copy(cli, test_data, tmp_path):
+    # --clstr with --save-clstr (the Galaxy wrapper's "existing clusters" plus the optional .clstr
+    # output) must still write the .clstr asked for: the clusters used, i.e. the given file
+    saved = tmp_path / "saved.clstr"
+    r = cli("dedup", test_data / "dedup-input.tsv", "--clstr", test_data / "dedup-input.clstr",
+            "--save-clstr", saved, "-o", tmp_path / "out.tsv")
+    assert r.exit_code == 0, r.stderr
+    assert saved.read_bytes() == (test_data / "dedup-input.clstr").read_bytes()
+    assert leftovers(tmp_path) == []
+
+
 @needs_cdhit
 def test_short_mirnas_become_singletons(cli, test_data):
     r = cli("dedup", test_data / "dedup-mirna.tsv", "--keep", "all", "--min-length", "19")

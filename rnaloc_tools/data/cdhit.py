@@ -22,6 +22,7 @@ from Bio.SeqIO import write as write_fasta
 from Bio.SeqRecord import SeqRecord
 
 from ..errors import InputError, MissingDependencyError, RnalocError
+from ..fileio import atomic_path
 
 log = logging.getLogger("rnaloc")
 
@@ -184,8 +185,17 @@ def cluster(seqs, identity=0.8, *, threads=None, memory_mb=0, both_strands=True,
         clstr = os.path.join(tmp, "out.clstr")
         clusters = parse_clstr(clstr)
         if save_clstr is not None:
-            shutil.copyfile(clstr, save_clstr)
+            copy_clstr(clstr, save_clstr)
     return clustering_from(clusters, seqs, "cd-hit-est output")
+
+
+def copy_clstr(source, destination):
+    """Copy a ``.clstr`` file to ``destination`` atomically."""
+    with atomic_path(destination) as tmp:
+        try:
+            shutil.copyfile(source, tmp)
+        except OSError as exc:
+            raise RnalocError(f"{destination}: cannot write: {exc.strerror or exc}") from None
 
 
 def clustering_from(clusters, seqs, what):

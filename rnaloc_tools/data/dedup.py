@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from .cdhit import DEFAULT_MIN_LENGTH, cluster, clustering_from, parse_clstr, word_size
+from .cdhit import DEFAULT_MIN_LENGTH, cluster, clustering_from, copy_clstr, parse_clstr, word_size
 
 log = logging.getLogger("rnaloc")
 
@@ -45,6 +45,8 @@ def dedup(table, identity=0.8, *, keep="representatives", threads=None, memory_m
     if clstr is not None:
         clustering = clustering_from(parse_clstr(clstr), seqs, str(clstr))
         program = f"clusters from {clstr}"
+        if save_clstr is not None:  # the clusters used are the ones given: keep them where asked
+            copy_clstr(clstr, save_clstr)
     else:
         clustering = cluster(seqs, identity, threads=threads, memory_mb=memory_mb, both_strands=both_strands,
                              min_length=min_length, save_clstr=save_clstr)
