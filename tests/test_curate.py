@@ -210,3 +210,10 @@ def test_output_to_a_device_is_written_not_replaced(cli, circ, tmp_path):
         with atomic_path(fifo):
             pass
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_report_and_dataset_both_on_stdout_is_refused(cli, circ):
+    # --report - with the dataset on stdout would interleave the count table with the dataset TSV
+    r = cli("curate", circ, "--rna-type", "circRNA", "--min-class-size", "1", "--report", "-")
+    assert r.exit_code == 2
+    assert "--report" in r.stderr and r.stdout == ""

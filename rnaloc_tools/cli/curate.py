@@ -59,6 +59,9 @@ def command(export, rna_type, output, species, sequences, mapping, min_class_siz
       rnaloc curate --show-mapping > mapping.tsv
     """
     output = output or "-"
+    if report == "-" and output == "-":
+        raise click.BadParameter("the report and the dataset cannot both go to stdout: give -o or a report file",
+                                 param_hint="--report")
     check_writable(output)
     if report:
         check_writable(report)
