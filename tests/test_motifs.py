@@ -475,3 +475,18 @@ def test_meme_suite_reads_the_file_and_fimo_finds_the_planted_sites(planted_run,
     pattern = fimo.FIMO(both_strands=False).score_motif(motif, seqs, background)
     hits = {(m.source.accession.decode(), m.start - 1) for m in pattern.matched_elements}
     assert set(planted["where"].items()) <= hits
+
+
+def test_rerun_into_the_same_folder_leaves_no_stale_logos(planted, tmp_path):
+    # -o into a folder an earlier run filled: logos of motifs the new run does not find must go,
+    # so that logos/ matches motifs.tsv; files that are not rnaloc logos stay
+    out = tmp_path / "out"
+    first = run_motifs([planted["att"]], planted["tsv"], Outputs.in_folder(str(out)))
+    assert first.motifs
+    (out / "logos" / "mine.png").write_bytes(b"\x89PNG\r\n\x1a\n not a logo of rnaloc")
+    (out / "logos" / "notes.txt").write_text("keep me\n")
+    params = Params(alpha=1e-300)  # nothing is significant now
+    second = run_motifs([planted["att"]], planted["tsv"], Outputs.in_folder(str(out)), params=params)
+    assert not second.motifs
+    assert sorted(p.name for p in (out / "logos").iterdir()) == ["mine.png", "notes.txt"]
+    assert len(read_tsv(out / "motifs.tsv")) == 0

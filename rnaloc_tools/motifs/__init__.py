@@ -195,7 +195,7 @@ def write_outputs(result, outputs, params):
         write_table(_format(result.regions), outputs.regions, "motifs", header=[settings])
     if outputs.known and not result.known.empty:
         write_table(_format(result.known), outputs.known, "motifs", header=[settings])
-    if outputs.logos and result.motifs:
+    if outputs.logos:  # also with no motifs: logos of an earlier run in the folder are removed
         subtitles = {
             r["motif"]: f"{r['class']}: {r['support']}/{r['n']} seqs, enrichment {r['enrichment']:.2f}, q {r['q']:.2g}"
             for r in result.table.to_dict("records")

@@ -14,12 +14,18 @@ programs and Biopython scan for the ``MEME version`` line, as they do in
 MEME's own text output, which also has text before it.
 """
 
+import logging
 import os
 
 import numpy as np
 
 from ..fileio import atomic_output, atomic_path, provenance_lines
 from .discover import LETTERS
+
+log = logging.getLogger("rnaloc")
+
+#: The PNG ``Software`` tag of the logos, so that a later run can tell its own logos apart.
+LOGO_SOFTWARE = "rnaloc motifs"
 
 
 def meme_text(motifs, background, n_tests, tool="motifs"):
@@ -80,18 +86,45 @@ def write_logo(path, motif, subtitle=""):
         ax.set_title(f"{motif.name}  {consensus(motif.counts)}" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
         fig.tight_layout()
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
+            fig.savefig(tmp, format="png", metadata={"Software": LOGO_SOFTWARE})
     finally:
         plt.close(fig)
 
 
+def _is_our_logo(path):
+    """Whether ``path`` is a logo an earlier ``rnaloc motifs`` run wrote (its PNG Software tag)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return str(image.info.get("Software", "")).startswith(LOGO_SOFTWARE)
+    except Exception:  # not a PNG, unreadable: not ours, left alone
+        return False
+
+
 def write_logos(folder, motifs, subtitles):
+    """Write one logo per motif into ``folder``; remove logos an earlier run left there.
+
+    A logo of an earlier run that this run does not rewrite (it found fewer
+    motifs, or none) would otherwise sit beside the new ones and belong to no
+    row of the new motifs.tsv. Only PNGs tagged as ``rnaloc motifs`` logos are
+    removed; other files in the folder are left alone.
+    """
     os.makedirs(folder, exist_ok=True)
     paths = []
     for m in motifs:
         path = os.path.join(folder, f"{m.name}.png")
         write_logo(path, m, subtitles.get(m.name, ""))
         paths.append(path)
+    written = {os.path.basename(p) for p in paths}
+    stale = sorted(
+        name for name in os.listdir(folder)
+        if name.endswith(".png") and name not in written and _is_our_logo(os.path.join(folder, name))
+    )
+    for name in stale:
+        os.unlink(os.path.join(folder, name))
+    if stale:
+        log.info("removed %d logo(s) of an earlier run from %s, e.g. %s", len(stale), folder, stale[0])
     return paths
 
 
