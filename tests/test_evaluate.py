@@ -142,6 +142,22 @@ def test_missing_probability_column(cli, known, tmp_path):
     assert "probability_intracellular" in line
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-0.5", "1.7"])
+def test_probability_that_is_not_a_probability(cli, known, tmp_path, value):
+    data, _, df, pf = known
+    bad = pf.astype({"probability_intracellular": object})
+    bad.loc[3, "probability_intracellular"] = value
+    line = _fails(cli, tmp_path, _write(tmp_path / "p2.tsv", bad), data)
+    assert repr(bad.loc[3, "id"]) in line and "is not a probability" in line
+
+
+def test_output_folder_missing_fails_before_work(cli, known, tmp_path):
+    data, pred, _, _ = known
+    result = cli("evaluate", pred, data, "-o", tmp_path / "nodir" / "m.tsv", "--bootstrap", 10)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and "does not exist" in lines[0], lines
+
+
 def test_label_outside_the_classes_in_the_dataset(cli, known, tmp_path):
     _, pred, df, pf = known
     bad = df.copy()

@@ -4,6 +4,7 @@ import logging
 
 import click
 
+from ..fileio import check_writable
 from ..formats import write_table
 from ..model.metrics import evaluate_predictions
 from ._util import output_option, seed_option
@@ -31,6 +32,7 @@ def command(predictions, dataset, output, n_bootstrap, seed):
     """
     if predictions == "-" and dataset == "-":
         raise click.BadParameter("only one input can be stdin")
+    check_writable(output)
     table, matrix, rna_type = evaluate_predictions(predictions, dataset, n_bootstrap=n_bootstrap, seed=seed)
     summary = table.set_index("metric")["value"]
     log.info("%s, %d sequences: accuracy %.3f, macro F1 %.3f, MCC %.3f, AUROC %.3f", rna_type, int(summary["n"]),

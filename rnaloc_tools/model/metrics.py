@@ -179,7 +179,8 @@ def evaluate_predictions(predictions_path, dataset_path, *, n_bootstrap=1000, se
     not_in_data = sorted(set(p["id"]) - set(d["id"]))
     if not_in_data:
         raise InputError(data.source, f"{len(not_in_data)} predicted id(s) not found in the dataset: {_some(not_in_data)}")
-    not_predicted = [r for r in d["id"] if r not in set(p["id"])]
+    predicted_ids = set(p["id"])
+    not_predicted = [r for r in d["id"] if r not in predicted_ids]
     if not_predicted:
         raise InputError(preds.source, f"{len(not_predicted)} dataset id(s) have no prediction: {_some(not_predicted)}")
     joined = d[["id", "rna_type", "label"]].merge(p, on="id", suffixes=("", "_predicted"))
@@ -191,6 +192,11 @@ def evaluate_predictions(predictions_path, dataset_path, *, n_bootstrap=1000, se
         prob = joined[prob_cols[1]].astype(float).to_numpy()
     except ValueError as exc:
         raise InputError(preds.source, f"column {prob_cols[1]} is not numeric ({exc})") from None
+    invalid = ~(np.isfinite(prob) & (prob >= 0) & (prob <= 1))
+    if invalid.any():
+        i = int(np.flatnonzero(invalid)[0])
+        raise InputError(preds.source, f"{prob_cols[1]} {joined[prob_cols[1]].iloc[i]!r} is not a probability "
+                         "(a number from 0 to 1)", joined["id"].iloc[i])
     y_true = joined["label"].map(classes.index).to_numpy()
     y_pred = joined["prediction"].map(classes.index).to_numpy()
     values = compute_metrics(y_true, y_pred, prob)
