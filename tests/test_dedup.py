@@ -175,3 +175,25 @@ def test_missing_sequence_column(cli, tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("id\tlabel\nx\tnucleus\n")
     _fails(cli("dedup", bad), "missing column(s) sequence")
+
+
+def test_id_with_white_space_names_the_file_and_record(cli, tmp_path):
+    # cd-hit-est cuts names at white space: the error must say which file and record, like every input error
+    data = tmp_path / "ws.tsv"
+    data.write_text("id\trna_type\tlabel\tsequence\nx y\tcircRNA\tnucleus\tACGUACGUACGUACGUACGU\n")
+    r = cli("dedup", data, "-o", tmp_path / "out.tsv")
+    assert r.exit_code == 1
+    assert "ws.tsv: record 'x y'" in r.stderr and "white space" in r.stderr
+    assert not (tmp_path / "out.tsv").exists() and leftovers(tmp_path) == []
+    r = cli("split", data, "--against", data, "--test-size", "0", "--folds", "0")
+    assert r.exit_code == 1
+    assert "ws.tsv: record 'x y'" in r.stderr
+
+
+@needs_cdhit
+def test_cdhit_failure_says_why(cli, test_data, tmp_path):
+    # -M 1 is below what cd-hit-est needs: its reason (on its stderr) must reach the user
+    r = cli("dedup", test_data / "dedup-input.tsv", "--memory", "1", "-o", tmp_path / "out.tsv")
+    assert r.exit_code == 1
+    assert "cd-hit-est failed" in r.stderr and "not enough memory" in r.stderr
+    assert not (tmp_path / "out.tsv").exists() and leftovers(tmp_path) == []

@@ -127,6 +127,13 @@ def cluster_index(path):
     return {m.name: number for number, members in enumerate(parse_clstr(path)) for m in members}
 
 
+def check_names(seqs, source):
+    """Fail, naming ``source`` and the record, on an id cd-hit-est cannot keep (empty or with white space)."""
+    for name in seqs:
+        if not name or re.search(r"\s", name):
+            raise InputError(source, "id is empty or contains white space, which cd-hit-est cannot keep", name)
+
+
 def _write_fasta(seqs, path):
     for name in seqs:
         if not name or re.search(r"\s", name):
@@ -138,11 +145,16 @@ def _write_fasta(seqs, path):
 def _run(argv, workdir):
     log.debug("running: %s", " ".join(argv))
     try:
-        proc = subprocess.run(argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              errors="replace")
     except OSError as exc:
         raise RnalocError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     if proc.returncode != 0:
-        tail = " | ".join(line.strip() for line in proc.stdout.strip().splitlines()[-3:])
+        # CD-HIT says why on stderr ("Fatal Error: not enough memory ..."); its stdout is progress and
+        # a memory table, which would hide the reason when both are read as one stream
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        lines = lines or [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+        tail = " | ".join(lines[-3:])
         raise RnalocError(f"{os.path.basename(argv[0])} failed (exit code {proc.returncode}): {tail}")
     return proc.stdout
 

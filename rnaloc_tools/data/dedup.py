@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from .cdhit import DEFAULT_MIN_LENGTH, cluster, clustering_from, copy_clstr, parse_clstr, word_size
+from .cdhit import DEFAULT_MIN_LENGTH, check_names, cluster, clustering_from, copy_clstr, parse_clstr, word_size
 
 log = logging.getLogger("rnaloc")
 
@@ -48,6 +48,7 @@ def dedup(table, identity=0.8, *, keep="representatives", threads=None, memory_m
         if save_clstr is not None:  # the clusters used are the ones given: keep them where asked
             copy_clstr(clstr, save_clstr)
     else:
+        check_names(seqs, table.source)
         clustering = cluster(seqs, identity, threads=threads, memory_mb=memory_mb, both_strands=both_strands,
                              min_length=min_length, save_clstr=save_clstr)
         program = f"cd-hit-est -c {identity} -n {word_size(identity)}"

@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from ..errors import InputError, RnalocError
 from ..fileio import display_name
 from ..formats import read_records
-from .cdhit import DEFAULT_MIN_LENGTH, hits_2d
+from .cdhit import DEFAULT_MIN_LENGTH, check_names, hits_2d
 
 log = logging.getLogger("rnaloc")
 
@@ -58,10 +58,12 @@ def _stratified_group_folds(labels, groups, n_splits, seed, what):
 
 
 def drop_similar(df, against, identity=0.8, *, threads=None, memory_mb=0, both_strands=True,
-                 min_length=DEFAULT_MIN_LENGTH):
+                 min_length=DEFAULT_MIN_LENGTH, source="the input"):
     """Drop rows of ``df`` within ``identity`` of any sequence in ``against`` (FASTA or dataset TSV)."""
     other = {r.id: r.seq for r in read_records(against)}
     mine = dict(zip(df["id"], df["sequence"]))
+    check_names(other, display_name(against))
+    check_names(mine, source)
     opts = dict(threads=threads, memory_mb=memory_mb, both_strands=both_strands, min_length=min_length)
     near = hits_2d(other, mine, identity, **opts)  # rows no longer than their partner
     near.update({mine_id: o for o, mine_id in hits_2d(mine, other, identity, **opts).items()})  # longer rows
@@ -88,7 +90,7 @@ def split(table, *, test_size=0.2, folds=5, seed=0, group_column="cluster", agai
     if against is not None:
         df, stats.against_dropped, stats.against_examples = drop_similar(
             df, against, identity, threads=threads, memory_mb=memory_mb, both_strands=both_strands,
-            min_length=min_length)
+            min_length=min_length, source=table.source)
         if df.empty:
             raise InputError(table.source, f"nothing left: every row is within {identity:.0%} identity of {against}")
     if group_column in df.columns:
