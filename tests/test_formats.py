@@ -120,6 +120,29 @@ def test_duplicate_id_across_shards_is_rejected(tmp_path):
         EmbeddingStore([a, b])
 
 
+def _raw_npz(path, ids, lengths, columns, dim):
+    import json
+
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    meta = {"format": "rnaloc-embeddings", "encoder": "test", "dim": dim, "checkpoint_sha256": None}
+    np.savez(path, ids=np.array(ids), offsets=offsets, embeddings=np.zeros((offsets[-1], columns), np.float16),
+             meta=np.array(json.dumps(meta)))
+    return path
+
+
+def test_duplicate_id_inside_one_file_is_named_as_such(tmp_path):
+    path = _raw_npz(tmp_path / "d.npz", ["x", "y", "x"], [2, 3, 4], 8, 8)
+    with pytest.raises(InputError, match="'x'.*twice in this file"):
+        EmbeddingStore(path)
+
+
+def test_columns_that_disagree_with_meta_dim_are_rejected(tmp_path):
+    # a model checked against meta.dim would otherwise fail deep inside ONNX Runtime
+    path = _raw_npz(tmp_path / "c.npz", ["x", "y"], [2, 3], 7, 8)
+    with pytest.raises(InputError, match="7 columns, but meta.dim is 8"):
+        EmbeddingStore(path)
+
+
 def test_corrupt_and_truncated_files_are_rejected(tmp_path):
     good = _write(tmp_path / "good.npz", _mats(4))
     data = good.read_bytes()
@@ -173,6 +196,13 @@ def test_fasta_normalisation(tmp_path):
     path.write_text(FASTA)
     records = list(read_records(path))
     assert [(r.id, r.seq) for r in records] == [("s1", "ACGUNRYU"), ("s2", "GGUUUU")]
+
+
+def test_fasta_from_a_windows_editor(tmp_path):
+    # UTF-8 byte-order mark and CRLF line ends, as Notepad may save a FASTA
+    path = tmp_path / "bom.fa"
+    path.write_bytes(b"\xef\xbb\xbf" + FASTA.replace("\n", "\r\n").encode())
+    assert [(r.id, r.seq) for r in read_records(path)] == [("s1", "ACGUNRYU"), ("s2", "GGUUUU")]
 
 
 def test_gz_and_stdin(tmp_path, monkeypatch):

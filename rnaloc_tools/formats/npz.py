@@ -203,6 +203,8 @@ class _Shard:
                 raise InputError(self.path, f"embeddings member has an unexpected layout {shape}")
             if shape[0] != self.offsets[-1]:
                 raise InputError(self.path, "corrupt embeddings NPZ: row count does not match offsets")
+            if "dim" in self.meta and shape[1] != int(self.meta["dim"]):
+                raise InputError(self.path, f"corrupt embeddings NPZ: {shape[1]} columns, but meta.dim is {self.meta['dim']}")
             if shape[0] == 0:
                 return np.zeros(shape, dtype=dtype)
             if os.path.getsize(self.path) < data + shape[0] * shape[1] * dtype.itemsize:
@@ -234,7 +236,8 @@ class EmbeddingStore:
         for s, shard in enumerate(self.shards):
             for i, rid in enumerate(shard.ids):
                 if rid in self._index:
-                    raise InputError(shard.path, "id also present in another shard", rid)
+                    where = "twice in this file" if self._index[rid][0] == s else f"also in another shard ({self.shards[self._index[rid][0]].path})"
+                    raise InputError(shard.path, f"duplicate id: {where}", rid)
                 self._index[rid] = (s, i)
 
     @property

@@ -1,5 +1,6 @@
 """Reading sequence sets: FASTA, or the dataset TSV, recognised from the content."""
 
+import codecs
 import io
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
@@ -13,7 +14,9 @@ from .tables import read_dataset_handle
 def sniff_format(handle, source):
     """'fasta' or 'tsv' from the first significant byte of a peekable binary handle."""
     head = handle.peek(65536)[:65536]
-    if not head:
+    if head.startswith(codecs.BOM_UTF8):  # a byte-order mark, as some Windows editors write
+        head = head[len(codecs.BOM_UTF8):]
+    if not head.strip():
         raise InputError(source, "empty input: no sequences")
     for line in head.splitlines():
         stripped = line.strip()
@@ -56,7 +59,7 @@ def read_records(path):
     source = display_name(path)
     handle = open_binary_input(path)
     fmt = sniff_format(handle, source)
-    text = io.TextIOWrapper(handle, encoding="utf-8", errors="strict")
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict")
     try:
         if fmt == "fasta":
             yield from read_fasta_handle(text, source)
