@@ -148,6 +148,17 @@ def test_merge_predictions_one_header_and_checks(tmp_path):
     assert not (tmp_path / "x.tsv").exists()
 
 
+def test_merged_predictions_get_the_usual_permissions(tmp_path):
+    # written through mkstemp (0600): the merged table must be readable as any file the user writes
+    a = tmp_path / "a.tsv"
+    a.write_text("id\tp\nr1\t0.1\n")
+    out = tmp_path / "m.tsv"
+    r = subprocess.run(["sh", "-c", 'umask 022 && exec "$0" "$@"', sys.executable,
+                        SCRIPTS / "merge_predictions.py", out, a], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (out.stat().st_mode & 0o777) == 0o644
+
+
 def _wrappers():
     return {p.stem: ET.parse(p).getroot() for p in sorted(GALAXY.glob("rnaloc_*.xml"))}
 

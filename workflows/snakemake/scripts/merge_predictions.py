@@ -49,6 +49,9 @@ def main():
                         sys.exit(f"merge_predictions: {path}: id {rid!r} also in an earlier shard")
                     seen.add(rid)
                     out.write(row)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600: give the result the usual permissions
         os.replace(tmp, output)
     except BaseException:
         if os.path.exists(tmp):
