@@ -236,6 +236,20 @@ def test_shards_of_encoders_with_different_dims(cli, mirna, rows, tmp_path):
     _no_outputs(tmp_path)
 
 
+@pytest.mark.parametrize("arch, hparams, message", [
+    ("rnaloc", '{"lstm_layers": 0}', "lstm_layers must be a whole number >= 1"),
+    ("rnaloc", '{"attention_heads": 3}', "not divisible by 3 heads"),
+    ("rnaloc", '{"dropout": 1.5}', "dropout must be"),
+    ("transformer", '{"d_model": 10, "heads": 4}', "not divisible by 4 heads"),
+])
+def test_bad_hyperparameter_values(cli, mirna, tmp_path, arch, hparams, message):
+    # was an "unexpected error" from deep inside torch, after loading the data
+    line = _one_error_line(cli("train", *mirna, "-o", tmp_path / "m.pt", "--arch", arch, "--hparams", hparams,
+                               "--folds", 0, "--epochs", 1))
+    assert "bad hyperparameters" in line and message in line
+    _no_outputs(tmp_path)
+
+
 def test_mixed_rna_types(cli, mirna, rows, tmp_path):
     mixed = rows.copy()
     mixed.loc[mixed.index[0], ["rna_type", "label"]] = ["lncRNA", "nucleus"]

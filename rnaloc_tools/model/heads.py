@@ -102,6 +102,18 @@ def normalise(importance, mask):
     return importance / importance.sum(1, keepdim=True).clamp(min=1e-12)
 
 
+def _check_positive(hp, *names):
+    for name in names:
+        value = getattr(hp, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+
+
+def _check_dropout(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"dropout must be a number from 0 to below 1, not {value!r}")
+
+
 @dataclass
 class RnalocHParams:
     """The paper's head (DESIGN.md): TextCNN -> BiLSTM -> multi-head attention -> linear."""
@@ -117,6 +129,10 @@ class RnalocHParams:
 
     def __post_init__(self):
         self.kernels = tuple(int(k) for k in self.kernels)
+        _check_positive(self, "dim", "n_classes", "filters", "lstm_hidden", "lstm_layers", "attention_heads")
+        if not self.kernels or min(self.kernels) < 1:
+            raise ValueError(f"kernels must be one or more sizes >= 1, not {self.kernels}")
+        _check_dropout(self.dropout)
 
 
 @register("rnaloc", RnalocHParams)
@@ -176,6 +192,10 @@ class TransformerHParams:
     ffn: int = 256
     mlp_hidden: int = 64
     dropout: float = 0.1
+
+    def __post_init__(self):
+        _check_positive(self, "dim", "n_classes", "d_model", "heads", "layers", "ffn", "mlp_hidden")
+        _check_dropout(self.dropout)
 
 
 class _EncoderLayer(nn.Module):

@@ -34,5 +34,8 @@ def build_model(arch, **hparams):
     unknown = set(hparams) - known
     if unknown:
         raise RnalocError(f"architecture {arch!r} has no hyperparameter(s) {', '.join(sorted(unknown))}")
-    hp = hp_cls(**hparams)
-    return cls(hp), hp
+    try:
+        hp = hp_cls(**hparams)
+        return cls(hp), hp
+    except (TypeError, ValueError) as exc:  # a value of the wrong type or range, from --hparams
+        raise RnalocError(f"architecture {arch!r}: bad hyperparameters {hparams}: {exc}") from None

@@ -428,6 +428,8 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
 
     report_dir = report_dir or default_report_dir(output)
     _check_outputs(output, report_dir, force)
+    # an unknown architecture or a bad --hparams value fails now, not after the data are loaded
+    build_model(cfg.arch, **{"dim": 4, "n_classes": 2, **cfg.hparams})
     data = load_training_data(dataset_path, embedding_paths, folds=cfg.folds, max_len=cfg.max_len)
     if data.cropped:
         log.warning("%d sequences longer than --max-len %d were cropped to their first %d positions",
