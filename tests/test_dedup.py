@@ -197,3 +197,17 @@ def test_cdhit_failure_says_why(cli, test_data, tmp_path):
     assert r.exit_code == 1
     assert "cd-hit-est failed" in r.stderr and "not enough memory" in r.stderr
     assert not (tmp_path / "out.tsv").exists() and leftovers(tmp_path) == []
+
+
+def test_clstr_missing_a_long_sequence_is_an_error(cli, test_data, tmp_path):
+    # a .clstr lists every sequence longer than cd-hit-est's -l: a long one absent means the clusters
+    # come from other data, and must not be passed off as "too short for cd-hit-est"
+    data = tmp_path / "plus.tsv"
+    data.write_text((test_data / "dedup-input.tsv").read_text()
+                    + "extra1\tcircRNA\tnucleus\tACGUACGUACGUACGUACGUAAAGGGCCCUUU\tHomo sapiens\tx\t1\tNucleus\n")
+    r = cli("dedup", data, "--clstr", test_data / "dedup-input.clstr", "-o", tmp_path / "out.tsv")
+    assert r.exit_code == 1
+    assert "dedup-input.clstr: record 'extra1'" in r.stderr and "not in it" in r.stderr
+    assert not (tmp_path / "out.tsv").exists() and leftovers(tmp_path) == []
+    r = cli("dedup", data, "--clstr", test_data / "dedup-input.clstr", "--min-length", "40")
+    assert r.exit_code == 0, r.stderr

@@ -3,6 +3,7 @@
 import logging
 from dataclasses import dataclass
 
+from ..errors import InputError
 from .cdhit import DEFAULT_MIN_LENGTH, check_names, cluster, clustering_from, copy_clstr, parse_clstr, word_size
 
 log = logging.getLogger("rnaloc")
@@ -44,6 +45,13 @@ def dedup(table, identity=0.8, *, keep="representatives", threads=None, memory_m
     seqs = dict(zip(df["id"], df["sequence"]))
     if clstr is not None:
         clustering = clustering_from(parse_clstr(clstr), seqs, str(clstr))
+        # cd-hit-est lists every sequence longer than its -l: a longer one missing means the
+        # clusters were made from other data (or with another -l), not that it is too short
+        absent = [name for name in clustering.too_short if len(seqs[name]) > min_length]
+        if absent:
+            raise InputError(str(clstr), f"{len(absent)} sequence(s) of the input longer than --min-length "
+                             f"{min_length} nt are not in it (clusters of other data, or made with another -l?)",
+                             absent[0])
         program = f"clusters from {clstr}"
         if save_clstr is not None:  # the clusters used are the ones given: keep them where asked
             copy_clstr(clstr, save_clstr)
