@@ -490,3 +490,10 @@ def test_rerun_into_the_same_folder_leaves_no_stale_logos(planted, tmp_path):
     assert not second.motifs
     assert sorted(p.name for p in (out / "logos").iterdir()) == ["mine.png", "notes.txt"]
     assert len(read_tsv(out / "motifs.tsv")) == 0
+
+
+def test_two_outputs_on_stdout_is_a_usage_error(cli, planted):
+    # the motif table, MEME file, regions and known-motif table would be interleaved on stdout
+    r = cli("motifs", planted["att"], "-s", planted["tsv"], "--motifs", "-", "--regions", "-")
+    assert r.exit_code == 2
+    assert "--motifs and --regions" in r.stderr and r.stdout == ""

@@ -138,6 +138,10 @@ def command(inputs, sequences, model, rna_type, predictions, class_from, outdir,
         raise click.UsageError("--sequences is required with attention NPZ files")
     if "-" in attention:
         raise click.BadParameter("attention NPZ files cannot be read from stdin", param_hint="ATTENTION")
+    on_stdout = [name for name, path in (("--motifs", motifs_out), ("--meme", meme), ("--regions", regions),
+                                         ("--known", known_out)) if path == "-"]
+    if len(on_stdout) > 1:
+        raise click.UsageError(f"{' and '.join(on_stdout)} would all go to stdout, mixed: send at most one there")
     if not any([outdir, motifs_out, meme, logos, regions, known_out]):
         motifs_out = "-"  # text output defaults to stdout
     if outdir:
