@@ -72,7 +72,7 @@ class OnnxModel:
             raise InputError(self.path, "no such file")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # errors reach the user as one line of ours, not ORT's log
         if threads:
             options.intra_op_num_threads = threads
         try:
@@ -152,7 +152,14 @@ def predict_store(store, model, *, attention_path=None, batch_size=DEFAULT_BATCH
     try:
         for batch in bucket_batches(used, batch_size, max_tokens=MAX_TOKENS, max_pairs=pair_cap(model.quadratic)):
             x, lengths = pad_batch([store.get(ids[i])[: used[i]] for i in batch])
-            p, attention = model.run(x, lengths)
+            try:
+                p, attention = model.run(x, lengths)
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own types (out of memory, mostly)
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                hint = (" (a model trained without --max-len needs memory growing with the square of the length)"
+                        if model.quadratic and not model.max_length else "")
+                raise InputError(source, f"ONNX Runtime failed on a batch of {len(batch)} sequence(s) of up to "
+                                 f"{int(used[batch].max())} positions{hint}: {reason}", ids[batch[0]]) from None
             probs[batch] = p
             if writer is not None:
                 for row, i in enumerate(batch):
@@ -181,7 +188,7 @@ def predict_store(store, model, *, attention_path=None, batch_size=DEFAULT_BATCH
 
 def predict_records(records, model=None, attention_path=None, *, rna_type=None, provider="auto",
                     batch_size=DEFAULT_BATCH_SIZE, weights=None, long_policy="truncate", toks_per_batch=None,
-                    device="auto", precision="auto", threads=None):
+                    device="auto", precision="auto", threads=None, source="the input"):
     """Embed ``records`` with the model's own encoder and predict them (library entry point).
 
     ``model`` is an ONNX path or :class:`OnnxModel`; None takes the bundled model of
@@ -206,7 +213,7 @@ def predict_records(records, model=None, attention_path=None, *, rna_type=None, 
         log.debug("embedded %d sequences (%d nt) with %s", stats.sequences, stats.nucleotides, encoder.name)
         store = EmbeddingStore(npz)
         try:
-            return predict_store(store, model, attention_path=attention_path, batch_size=batch_size, source="the input")
+            return predict_store(store, model, attention_path=attention_path, batch_size=batch_size, source=source)
         finally:
             for shard in store.shards:  # release the memory map before the folder goes
                 shard.embeddings = None
@@ -234,7 +241,7 @@ def predict_file(input, output, *, model=None, rna_type=None, attention_path=Non
                               source=display_name(input))
     else:
         frame = predict_records(read_records(input), loaded, attention_path, provider=provider, batch_size=batch_size,
-                                threads=threads, **encoding)
+                                threads=threads, source=display_name(input), **encoding)
     counts = frame["prediction"].value_counts()
     log.info("predicted %d sequences with %s (%s, %s encoder, %s): %s", len(frame), loaded.name, loaded.rna_type,
              loaded.encoder.get("encoder"), loaded.provider, ", ".join(f"{c} {counts.get(c, 0)}" for c in loaded.classes))

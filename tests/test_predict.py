@@ -192,6 +192,22 @@ def test_missing_bundled_model(cli, test_data, tmp_path, monkeypatch):
     assert "no bundled model for circRNA" in line and "--model" in line
 
 
+def test_onnx_runtime_failure_names_the_record(cli, model, tmp_path, monkeypatch):
+    # e.g. out of memory on a very long sequence: one line of ours naming the record, no ORT log
+    from onnxruntime.capi.onnxruntime_pybind11_state import Fail
+
+    import rnaloc_tools.predict as predict
+
+    def fail(self, x, lengths):
+        raise Fail("[ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory for requested buffer\nmore detail")
+
+    monkeypatch.setattr(predict.OnnxModel, "run", fail)
+    fasta = tmp_path / "in.fa"
+    fasta.write_text(">short\nACGUACGU\n>long\n" + "ACGU" * 50 + "\n")
+    line = _fails(cli, tmp_path, fasta, "--model", model)
+    assert "in.fa: record 'long'" in line and "ONNX Runtime failed" in line and "200 positions" in line and "allocate" in line
+
+
 def test_without_onnxruntime(cli, model, test_data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as when neither package is installed
     line = _fails(cli, tmp_path, test_data / "example-miRNA.fa", "--model", model)
