@@ -272,6 +272,18 @@ def test_the_dataset_fold_column_is_honoured(cli, mirna, rows, tmp_path):
     assert (oof.loc[with_folds["id"], "fold"].to_numpy() == with_folds["fold"].to_numpy()).all()
 
 
+def test_a_fold_whose_held_out_part_has_one_class(cli, mirna, rows, tmp_path):
+    # its AUROC is undefined: the sd over folds is NA; training used to crash on it after all the work
+    with_folds = rows.copy()
+    with_folds["fold"] = ["a" if i % 2 else "b" for i in range(len(rows))]
+    with_folds.loc[with_folds["label"] == "extracellular", "fold"] = "a"
+    data = _write_dataset(tmp_path / "folds.tsv", with_folds)
+    result = cli("train", data, mirna[1], "-o", tmp_path / "m.pt", "--epochs", 1)
+    assert result.exit_code == 0, result.stderr
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert ckpt["training"]["cv"]["cv_auroc"][1] is None
+
+
 def test_one_fold_is_a_usage_error(cli, mirna, tmp_path):
     result = cli("train", mirna[0], mirna[1], "-o", tmp_path / "m.pt", "--folds", 1)
     assert result.exit_code == 2 and "--folds" in result.stderr

@@ -461,7 +461,10 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
         sd = result.fold_metrics.set_index("fold").loc["sd"]
         from .metrics import METRICS
 
-        summary = {f"cv_{m}": [float(mean[m]), float(sd[m])] for m in METRICS}
+        def number(value):  # AUROC of a fold whose held-out part has one class is undefined (NA)
+            return None if pd.isna(value) else float(value)
+
+        summary = {f"cv_{m}": [number(mean[m]), number(sd[m])] for m in METRICS}
     counts = np.bincount(data.labels[~data.is_test], minlength=len(data.classes))
     extra = {
         "class_counts": [int(c) for c in counts],
