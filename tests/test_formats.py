@@ -213,6 +213,15 @@ def test_gz_and_stdin(tmp_path, monkeypatch):
     assert [r.id for r in read_records("-")] == ["s1", "s2"]
 
 
+@pytest.mark.parametrize("rows", ["a\tACGU\tGGG\nb\tCCCC\tAAAA\n", "a\tACGU\t\nb\tCCCC\t\n"])
+def test_rows_with_more_fields_than_the_header_are_refused(tmp_path, rows):
+    # pandas would take the first column as the index: ids read as sequences, silently
+    path = tmp_path / "shifted.tsv"
+    path.write_text("#made by hand\nid\tsequence\n" + rows)
+    with pytest.raises(InputError, match=r"shifted.tsv:3: 3 tab-separated fields, but the header has 2"):
+        list(read_records(path))
+
+
 def test_dataset_tsv_passes_other_columns(test_data):
     records = list(read_records(test_data / "embed-dataset.tsv"))
     assert [r.seq for r in records] == ["UGGAACU", "ACGUN"]

@@ -63,6 +63,16 @@ def read_table_handle(text, source, require=()):
         )
     except pd.errors.ParserError as exc:
         raise InputError(source, f"malformed TSV ({str(exc).strip().splitlines()[-1]})") from None
+    if not isinstance(df.index, pd.RangeIndex):
+        # pandas takes the first column as the index when every row has more fields than the
+        # header: the columns would shift silently (ids read as sequences), so refuse
+        fields = len(df.columns)
+        for number, line in enumerate(body[1:], start=len(header) + 2):
+            found = line.rstrip("\r\n").count("\t") + 1
+            if found > fields:
+                raise InputError(source, f"{found} tab-separated fields, but the header has {fields} "
+                                 "(a stray or trailing tab?)", line=number)
+        raise InputError(source, f"the rows have more tab-separated fields than the header ({fields})")
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in require if c not in df.columns]
     if missing:
