@@ -102,6 +102,27 @@ class TrainingData:
         return self.matrices[0].shape[1]
 
 
+#: Longest sequence an attention head trains on: its attention matrices grow with the square
+#: of the length (8192 positions: ~1.3 GB per head set forward, several times that with gradients).
+MAX_ATTENTION_LENGTH = 8192
+
+
+def check_attention_length(model, data, arch):
+    """Refuse, before training, a sequence too long for a head whose memory is quadratic in length."""
+    if not getattr(model, "quadratic_in_length", False) or not data.matrices:
+        return
+    lengths = data.lengths
+    longest = int(lengths.max())
+    if longest > MAX_ATTENTION_LENGTH:
+        rid = data.ids[int(lengths.argmax())]
+        gib = 5 * 4 * longest**2 / 2**30  # 5 heads x float32 x L^2, forward only
+        raise RnalocError(
+            f"{rid!r} has {longest} positions: the {arch} head's attention grows with the square of the "
+            f"length (about {gib:,.0f} GiB for it alone); crop with --max-len (e.g. 1022, as the paper did; "
+            f"at most {MAX_ATTENTION_LENGTH}) or use --arch kmer"
+        )
+
+
 def _name_some(ids, n=3):
     ids = list(ids)
     more = f" and {len(ids) - n} more" if len(ids) > n else ""
@@ -429,8 +450,9 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
     report_dir = report_dir or default_report_dir(output)
     _check_outputs(output, report_dir, force)
     # an unknown architecture or a bad --hparams value fails now, not after the data are loaded
-    build_model(cfg.arch, **{"dim": 4, "n_classes": 2, **cfg.hparams})
+    probe, _ = build_model(cfg.arch, **{"dim": 4, "n_classes": 2, **cfg.hparams})
     data = load_training_data(dataset_path, embedding_paths, folds=cfg.folds, max_len=cfg.max_len)
+    check_attention_length(probe, data, cfg.arch)
     if data.cropped:
         log.warning("%d sequences longer than --max-len %d were cropped to their first %d positions",
                     data.cropped, cfg.max_len, cfg.max_len)
