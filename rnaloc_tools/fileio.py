@@ -10,6 +10,7 @@ gzip-compressed.
 
 import contextlib
 import gzip
+import hashlib
 import io
 import os
 import shlex
@@ -125,6 +126,15 @@ def check_writable(path):
         raise RnalocError(f"{path}: cannot write: folder {folder} is not writable")
     if os.path.isdir(path):
         raise RnalocError(f"{path}: cannot write: it is a folder")
+
+
+def file_sha256(path, block=1 << 22):
+    """SHA-256 of a file, read in blocks (a 1.2 GB checkpoint never sits in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def command_line():

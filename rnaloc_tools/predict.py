@@ -63,7 +63,7 @@ class OnnxModel:
     """An exported rnaloc model in an ONNX Runtime session, with its metadata."""
 
     def __init__(self, path, *, provider="auto", threads=None):
-        from .model.checkpoint import file_sha256
+        from .fileio import file_sha256
         from .model.onnx_export import import_onnxruntime
 
         ort = import_onnxruntime()

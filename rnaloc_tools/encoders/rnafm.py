@@ -40,7 +40,6 @@ batch defaults to :data:`DEFAULT_TOKS_PER_BATCH` of the device.
 
 import argparse
 import contextlib
-import hashlib
 import logging
 import math
 import os
@@ -51,6 +50,7 @@ import zipfile
 import numpy as np
 
 from ..errors import RnalocError
+from ..fileio import file_sha256
 from ..seqs import ALPHABET
 from . import Encoder
 
@@ -74,14 +74,6 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 #: 0.93 / 1.10 / 1.41 / 1.68 GB at 2048 / 4096 / 8192 / 16384. On CUDA big
 #: batches keep the GPU busy.
 DEFAULT_TOKS_PER_BATCH = {"cpu": 4096, "cuda": 16384}
-
-
-def sha256_file(path, block=1 << 22):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(block), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _short(exc, limit=160):
@@ -348,7 +340,7 @@ class RnaFmEncoder(Encoder):
         data = read_checkpoint(self.path)
         model, alphabet = build_model(data, self.path)
         del data  # the model now holds the only reference to each weight
-        self.sha256 = sha256_file(self.path)
+        self.sha256 = file_sha256(self.path)
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.alphabet = alphabet
         self.table = token_table(alphabet)

@@ -6,7 +6,6 @@ unpickles code).
 """
 
 import dataclasses
-import hashlib
 import os
 
 import torch
@@ -46,14 +45,6 @@ def save_checkpoint(path, model, hp, *, arch, classes, rna_type, encoder, extra=
     data.update(_plain(extra or {}))
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path):

@@ -17,8 +17,8 @@ import torch
 
 from .. import __version__
 from ..errors import MissingDependencyError, RnalocError
-from ..fileio import atomic_path
-from .checkpoint import file_sha256, load_checkpoint
+from ..fileio import atomic_path, file_sha256
+from .checkpoint import load_checkpoint
 
 log = logging.getLogger("rnaloc")
 

@@ -3,12 +3,12 @@
 
 Keeps the first shard's '#' provenance lines, adds one naming the merge, writes the header
 row once (every shard's must be the same) and then every shard's rows; ids must be unique.
-Standard library only.
+Run by the Snakefile's python, which has rnaloc_tools (as merge_embeddings.py does).
 """
 
-import os
 import sys
-import tempfile
+
+from rnaloc_tools.fileio import atomic_output
 
 
 def read(path):
@@ -32,31 +32,20 @@ def main():
     output, shards = sys.argv[1], sys.argv[2:]
     comments, header, _ = read(shards[0])
     seen = set()
-    folder = os.path.dirname(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".merge-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.writelines(comments)
-            out.write(f"#merged from {len(shards)} shard(s) in input order by workflows/snakemake\n")
-            out.write(header)
-            for path in shards:
-                _, shard_header, rows = read(path)
-                if shard_header != header:
-                    sys.exit(f"merge_predictions: {path}: header differs from {shards[0]}'s")
-                for row in rows:
-                    rid = row.split("\t", 1)[0]
-                    if rid in seen:
-                        sys.exit(f"merge_predictions: {path}: id {rid!r} also in an earlier shard")
-                    seen.add(rid)
-                    out.write(row)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600: give the result the usual permissions
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(output) as out:  # temporary file, usual permissions, renamed when complete
+        out.writelines(comments)
+        out.write(f"#merged from {len(shards)} shard(s) in input order by workflows/snakemake\n")
+        out.write(header)
+        for path in shards:
+            _, shard_header, rows = read(path)
+            if shard_header != header:
+                sys.exit(f"merge_predictions: {path}: header differs from {shards[0]}'s")
+            for row in rows:
+                rid = row.split("\t", 1)[0]
+                if rid in seen:
+                    sys.exit(f"merge_predictions: {path}: id {rid!r} also in an earlier shard")
+                seen.add(rid)
+                out.write(row)
     print(f"merge_predictions: {len(seen)} rows from {len(shards)} shard(s) into {output}", file=sys.stderr)
 
 
