@@ -56,6 +56,14 @@ def shared_data():
     return path
 
 
+def one_error_line(result, command):
+    """The one stderr line of a command that failed on bad data: exit 1, 'rnaloc COMMAND: error: ...'."""
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1, result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"rnaloc {command}: error: "), lines
+    return lines[0]
+
+
 def leftovers(folder):
     """Temporary or partial files a failed command may have left in ``folder``."""
     return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".") or p.suffix == ".part")

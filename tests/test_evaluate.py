@@ -6,7 +6,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from rnaloc_tools.formats import read_table
 
-from conftest import leftovers
+from conftest import leftovers, one_error_line
 
 CLASSES = ["extracellular", "intracellular"]
 
@@ -100,11 +100,9 @@ def test_known_values_and_seeded_bootstrap(cli, known, tmp_path):
 def _fails(cli, tmp_path, pred, data):
     out = tmp_path / "metrics.tsv"
     result = cli("evaluate", pred, data, "-o", out, "--bootstrap", 10)
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 1, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("rnaloc evaluate: error: "), lines
+    line = one_error_line(result, "evaluate")
     assert not out.exists() and leftovers(tmp_path) == []
-    return lines[0]
+    return line
 
 
 def test_prediction_ids_not_in_the_dataset(cli, known, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from Bio import motifs as bio_motifs
-from conftest import leftovers
+from conftest import leftovers, one_error_line
 
 from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingWriter
 from rnaloc_tools.motifs import (
@@ -334,13 +334,11 @@ def test_truncated_and_partly_seen_sequences(tmp_path, cli):
 def _bad(cli, tmp_path, args, message):
     out = tmp_path / "out"
     r = cli("motifs", *args, "-o", out)
-    assert r.exit_code == 1, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rnaloc motifs: error: "), r.stderr
-    assert message in lines[0], lines[0]
+    line = one_error_line(r, "motifs")
+    assert message in line, line
     assert not out.exists()
     assert leftovers(tmp_path) == []
-    return lines[0]
+    return line
 
 
 @pytest.fixture

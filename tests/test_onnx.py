@@ -11,7 +11,7 @@ import torch
 from rnaloc_tools.model.checkpoint import load_checkpoint
 from rnaloc_tools.model.training import TrainConfig, train_to_files
 
-from conftest import leftovers
+from conftest import leftovers, one_error_line
 
 #: |ONNX Runtime - PyTorch| accepted in these tests (float32; the tool's own default is 1e-4).
 TOLERANCE = 1e-4
@@ -78,19 +78,12 @@ def test_export_matches_pytorch_at_unseen_shapes(cli, checkpoints, tmp_path, arc
         assert np.allclose(probs.sum(1), 1, atol=1e-5) and np.allclose(attention.sum(1), 1, atol=1e-5)
 
 
-def _one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 1, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("rnaloc export-onnx: error: "), lines
-    return lines[0]
-
-
 def test_refuses_a_model_that_disagrees(cli, checkpoints, tmp_path, monkeypatch):
     import rnaloc_tools.model.onnx_export as onnx_export
 
     monkeypatch.setattr(onnx_export, "compare", lambda *a, **k: 0.25)
     out = tmp_path / "m.onnx"
-    line = _one_error_line(cli("export-onnx", checkpoints["rnaloc"], "-o", out))
+    line = one_error_line(cli("export-onnx", checkpoints["rnaloc"], "-o", out), "export-onnx")
     assert "not written" in line and "differs from PyTorch by 0.25" in line
     assert not out.exists() and leftovers(tmp_path) == []
 
@@ -98,7 +91,7 @@ def test_refuses_a_model_that_disagrees(cli, checkpoints, tmp_path, monkeypatch)
 def test_refuses_to_overwrite_without_force(cli, checkpoints, tmp_path):
     out = tmp_path / "m.onnx"
     out.write_text("keep")
-    assert "already exists" in _one_error_line(cli("export-onnx", checkpoints["rnaloc"], "-o", out))
+    assert "already exists" in one_error_line(cli("export-onnx", checkpoints["rnaloc"], "-o", out), "export-onnx")
     assert out.read_text() == "keep"
 
 
@@ -113,7 +106,7 @@ def test_corrupted_checkpoint(cli, checkpoints, tmp_path, kind):
     elif kind == "other-pickle":
         torch.save({"weights": torch.zeros(2)}, bad)
     out = tmp_path / "m.onnx"
-    line = _one_error_line(cli("export-onnx", bad, "-o", out))
+    line = one_error_line(cli("export-onnx", bad, "-o", out), "export-onnx")
     assert "bad.pt" in line
     assert ("no such file" if kind == "missing" else "checkpoint") in line
     assert not out.exists() and leftovers(tmp_path) == []

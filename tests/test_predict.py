@@ -13,7 +13,7 @@ from rnaloc_tools.model.metrics import predicted_class
 from rnaloc_tools.model.onnx_export import export_onnx
 from rnaloc_tools.model.training import TrainConfig, train_to_files
 
-from conftest import leftovers
+from conftest import leftovers, one_error_line
 
 #: Largest difference accepted between a sequence predicted alone and inside a batch.
 BATCH_TOLERANCE = 1e-5
@@ -135,12 +135,10 @@ def test_bundled_models_predict_the_examples(cli, test_data):
 def _fails(cli, tmp_path, *args, input=None):
     out, att = tmp_path / "p.tsv", tmp_path / "a.npz"
     result = cli("predict", *args, "-o", out, "--attention", att, input=input)
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 1, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("rnaloc predict: error: "), lines
+    line = one_error_line(result, "predict")
     assert not out.exists() and not att.exists() and leftovers(tmp_path) == []
     assert result.stdout == ""
-    return lines[0]
+    return line
 
 
 def test_embeddings_of_another_encoder(cli, model, tmp_path):

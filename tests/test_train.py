@@ -9,7 +9,7 @@ from rnaloc_tools.formats import EmbeddingWriter, read_table
 from rnaloc_tools.model import build_model
 from rnaloc_tools.model.checkpoint import load_checkpoint
 
-from conftest import leftovers
+from conftest import leftovers, one_error_line
 
 ARCHS = ("rnaloc", "transformer")
 
@@ -29,14 +29,6 @@ def mirna(tmp_path_factory, test_data):
     result = CliRunner().invoke(cli, ["embed", str(test_data / "model-miRNA.tsv"), "--encoder", "one-hot", "-o", str(npz)])
     assert result.exit_code == 0, result.output
     return test_data / "model-miRNA.tsv", npz
-
-
-def _one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 1, result.stderr
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("rnaloc train: error: ")
-    return lines[0]
 
 
 def _no_outputs(folder):
@@ -169,7 +161,7 @@ def test_train_refuses_to_overwrite_without_force(cli, mirna, tmp_path):
     out = tmp_path / "m.pt"
     out.write_text("keep me")
     result = cli("train", dataset, npz, "-o", out, "--folds", 0, "--epochs", 1)
-    line = _one_error_line(result)
+    line = one_error_line(result, "train")
     assert "already exists" in line and "--force" in line
     assert out.read_text() == "keep me"
     assert cli("train", dataset, npz, "-o", out, "--folds", 0, "--epochs", 1, "--force").exit_code == 0
@@ -188,7 +180,7 @@ def rows(mirna):
 
 def test_dataset_with_one_class(cli, mirna, rows, tmp_path):
     data = _write_dataset(tmp_path / "one.tsv", rows[rows["label"] == "intracellular"])
-    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    line = one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"), "train")
     assert "one.tsv" in line and "only one class" in line and "intracellular" in line
     _no_outputs(tmp_path)
 
@@ -196,7 +188,7 @@ def test_dataset_with_one_class(cli, mirna, rows, tmp_path):
 def test_fewer_samples_of_a_class_than_folds(cli, mirna, rows, tmp_path):
     few = pd.concat([rows[rows["label"] == "extracellular"], rows[rows["label"] == "intracellular"].head(3)])
     data = _write_dataset(tmp_path / "few.tsv", few)
-    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt", "--folds", 5))
+    line = one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt", "--folds", 5), "train")
     assert "'intracellular' has 3 training sample(s), fewer than the 5 folds" in line
     _no_outputs(tmp_path)
 
@@ -204,7 +196,7 @@ def test_fewer_samples_of_a_class_than_folds(cli, mirna, rows, tmp_path):
 def test_dataset_ids_missing_from_the_embeddings(cli, mirna, rows, tmp_path):
     extra = rows.head(1).assign(id="not-embedded", sequence="ACGUACGU")
     data = _write_dataset(tmp_path / "more.tsv", pd.concat([rows, extra]))
-    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    line = one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"), "train")
     assert "model-miRNA.npz" in line and "'not-embedded'" in line and "no embedding" in line
     _no_outputs(tmp_path)
 
@@ -213,7 +205,7 @@ def test_label_outside_the_classes(cli, mirna, rows, tmp_path):
     bad = rows.copy()
     bad.loc[bad.index[4], "label"] = "nucleus"
     data = _write_dataset(tmp_path / "bad.tsv", bad)
-    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    line = one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"), "train")
     assert "bad.tsv" in line and repr(bad["id"].iloc[4]) in line and "'nucleus' is not a class of miRNA" in line
     _no_outputs(tmp_path)
 
@@ -222,7 +214,7 @@ def test_embeddings_of_another_sequence(cli, mirna, rows, tmp_path):
     bad = rows.copy()
     bad.loc[bad.index[2], "sequence"] = "ACGU"
     data = _write_dataset(tmp_path / "other.tsv", bad)
-    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    line = one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"), "train")
     assert repr(bad["id"].iloc[2]) in line and "embeddings of another sequence" in line
     _no_outputs(tmp_path)
 
@@ -231,7 +223,7 @@ def test_shards_of_encoders_with_different_dims(cli, mirna, rows, tmp_path):
     other = tmp_path / "other.npz"
     with EmbeddingWriter(other, {"encoder": "one-hot", "dim": 8}) as writer:
         writer.add("x1", np.zeros((5, 8)))
-    line = _one_error_line(cli("train", mirna[0], mirna[1], other, "-o", tmp_path / "m.pt"))
+    line = one_error_line(cli("train", mirna[0], mirna[1], other, "-o", tmp_path / "m.pt"), "train")
     assert "other.npz" in line and "dim=8" in line
     _no_outputs(tmp_path)
 
@@ -244,8 +236,8 @@ def test_shards_of_encoders_with_different_dims(cli, mirna, rows, tmp_path):
 ])
 def test_bad_hyperparameter_values(cli, mirna, tmp_path, arch, hparams, message):
     # was an "unexpected error" from deep inside torch, after loading the data
-    line = _one_error_line(cli("train", *mirna, "-o", tmp_path / "m.pt", "--arch", arch, "--hparams", hparams,
-                               "--folds", 0, "--epochs", 1))
+    line = one_error_line(cli("train", *mirna, "-o", tmp_path / "m.pt", "--arch", arch, "--hparams", hparams,
+                              "--folds", 0, "--epochs", 1), "train")
     assert "bad hyperparameters" in line and message in line
     _no_outputs(tmp_path)
 
@@ -254,7 +246,7 @@ def test_mixed_rna_types(cli, mirna, rows, tmp_path):
     mixed = rows.copy()
     mixed.loc[mixed.index[0], ["rna_type", "label"]] = ["lncRNA", "nucleus"]
     data = _write_dataset(tmp_path / "mixed.tsv", mixed)
-    line = _one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"))
+    line = one_error_line(cli("train", data, mirna[1], "-o", tmp_path / "m.pt"), "train")
     assert "one model per rna_type" in line
     _no_outputs(tmp_path)
 
@@ -299,7 +291,7 @@ def test_a_sequence_too_long_for_the_attention_head(cli, rows, tmp_path):
     data = _write_dataset(tmp_path / "long.tsv", pd.concat([rows, long_row]))
     npz = tmp_path / "long.npz"
     assert cli("embed", data, "--encoder", "one-hot", "-o", npz).exit_code == 0
-    line = _one_error_line(cli("train", data, npz, "-o", tmp_path / "m.pt"))
+    line = one_error_line(cli("train", data, npz, "-o", tmp_path / "m.pt"), "train")
     assert "'very-long' has 9000 positions" in line and "--max-len" in line
     _no_outputs(tmp_path)
     # cropped, it trains; the k-mer architecture has no such limit
