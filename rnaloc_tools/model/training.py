@@ -100,7 +100,7 @@ class TrainingData:
     classes: tuple
     encoder: dict
     cropped: int = 0
-    seq_lengths: np.ndarray = None  # (N,) whole sequence lengths (before any max_len crop), for the length baseline
+    sequences: list = None  # (N,) the dataset's sequences (applicability domain; whole lengths for the length baseline)
 
     @property
     def lengths(self):
@@ -184,9 +184,8 @@ def load_training_data(dataset_path, embedding_paths, *, folds=5, max_len=None):
     groups = df["cluster"].to_numpy() if "cluster" in df.columns else None
     fold_col = df["fold"].to_numpy() if has_folds else None
     encoder = {k: meta.get(k) for k in ENCODER_META_KEYS}
-    seq_lengths = df["sequence"].str.len().to_numpy()
-    return TrainingData(list(df["id"]), labels, matrices, groups, fold_col, is_test, rna_type, tuple(classes), encoder,
-                        cropped, seq_lengths)
+    return TrainingData(list(df["id"]), labels, matrices, groups, fold_col, is_test, rna_type, tuple(classes), encoder, cropped,
+                        list(df["sequence"]))
 
 
 def _split(labels, groups, n_splits, seed):
@@ -331,7 +330,8 @@ class TrainResult:
 def baseline_rows(data, train_idx, test_idx, model_metrics, **extra):
     """Metric rows of the two baselines fitted on ``train_idx``, scored on ``test_idx``, and of the
     paired difference model minus length (``model_metrics`` scored on the same rows)."""
-    lengths = data.seq_lengths if data.seq_lengths is not None else data.lengths
+    # the whole sequence's length, not the max_len crop the model sees
+    lengths = np.array([len(s) for s in data.sequences]) if data.sequences is not None else data.lengths
     try:
         fitted = fit_baselines(lengths[train_idx], data.labels[train_idx], data.classes)
     except ValueError as exc:  # a training part of one class (a given fold column): no baseline to fit
@@ -490,6 +490,20 @@ def _verdict(gain):
     return "does not clearly beat"
 
 
+def training_domain(data):
+    """The applicability domain of the training (non-test) rows, grouped by cluster when known."""
+    from ..domain import CALIBRATION_FOLDS, fit_domain
+
+    keep = ~data.is_test
+    seqs = [s for s, k in zip(data.sequences, keep) if k]
+    if len(seqs) < 2 * CALIBRATION_FOLDS:
+        log.warning("no applicability domain recorded: %d training sequences (at least %d needed); "
+                    "predict will say in_domain 'unknown'", len(seqs), 2 * CALIBRATION_FOLDS)
+        return None
+    groups = data.groups[keep] if data.groups is not None else None
+    return fit_domain(seqs, groups)
+
+
 def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=None, force=False):
     """``rnaloc train``: train, then write the checkpoint and the report folder (all atomically)."""
     import os
@@ -560,6 +574,9 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
         "training": {**{k: v for k, v in cfg.__dict__.items()}, "cv": summary, "cv_baselines": baselines,
                      "n_sequences": int(len(data.ids) - n_test)},
     }
+    domain = training_domain(data)
+    if domain is not None:
+        extra["domain"] = domain
     save_checkpoint(output, result.model, result.hp, arch=cfg.arch, classes=data.classes, rna_type=data.rna_type,
                     encoder=data.encoder, extra=extra)
     log.info("wrote %s and the report in %s", output, report_dir)
