@@ -25,6 +25,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
+from . import RNA_TYPES
 from .errors import InputError, RnalocError
 from .formats import ATTENTION_FORMAT, EmbeddingStore, EmbeddingWriter, check_same_encoder
 from .model.batching import bucket_batches, pad_batch, pair_cap
@@ -111,7 +112,7 @@ class OnnxModel:
         return self.session.run(["probabilities", "attention"], {"embeddings": x, "lengths": lengths})
 
 
-def load_model(model=None, rna_type=None, *, provider="auto", threads=None):
+def load_model(model=None, rna_type=None, *, provider="auto", threads=None, label_source=None):
     """An :class:`OnnxModel` from a path, or the bundled model of ``rna_type``."""
     if isinstance(model, OnnxModel):
         return model
@@ -226,27 +227,123 @@ def is_npz(path):
         return fh.read(4) == b"PK\x03\x04"
 
 
-def predict_file(input, output, *, model=None, rna_type=None, attention_path=None, provider="auto",
-                 batch_size=DEFAULT_BATCH_SIZE, threads=None, **encoding):
-    """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ)."""
+def onehot_sequences(store, ids):
+    """The sequences behind one-hot embeddings (an IUPAC code comes back as N), for the domain check."""
+    out = []
+    for rid in ids:
+        x = np.asarray(store.get(rid), dtype=np.float32)
+        letters = np.full(len(x), ord("N"), dtype=np.uint8)
+        exact = (x.max(axis=1) == 1.0) & (x.sum(axis=1) == 1.0)
+        letters[exact] = np.frombuffer(b"ACGU", dtype=np.uint8)[x[exact].argmax(axis=1)]
+        out.append(letters.tobytes().decode("ascii"))
+    return out
+
+
+def _route_records(records, source):
+    """Routed mode: the records (a list) and each one's own canonical rna_type (checked before any prediction)."""
+    from .routing import route_by_type
+
+    records = list(records)
+    return records, [route_by_type(r, source) for r in records]
+
+
+def _one_model(input, loaded, *, force_type, attention_path, provider, batch_size, threads, source, encoding):
+    """One model for every record: predictions with the trust columns."""
+    from .formats import read_records
+    from .routing import route_one_model
+    from .trust import annotate
+
+    if is_npz(input):
+        store = EmbeddingStore(input)
+        frame = predict_store(store, loaded, attention_path=attention_path, batch_size=batch_size, source=source)
+        if loaded.encoder.get("encoder") == "one-hot":
+            return annotate(frame, loaded, sequences=onehot_sequences(store, store.ids))
+        return annotate(frame, loaded, lengths=[store.length(r) for r in store.ids])
+    records = list(read_records(input))
+    notes = [route_one_model(r, loaded.rna_type, source, force_type) for r in records]
+    frame = predict_records(records, loaded, attention_path, provider=provider, batch_size=batch_size,
+                            threads=threads, source=source, **encoding)
+    return annotate(frame, loaded, sequences=[r.seq for r in records], notes=notes)
+
+
+def _routed(input, *, label_source, provider, batch_size, threads, source, encoding):
+    """Each record by the bundled model of its own rna_type; rows in input order. Returns (frame, models)."""
+    from .formats import read_records
+    from .routing import NO_TYPE_HINT, NoRnaType, class_columns
+    from .trust import TRUST_COLUMNS, annotate
+
+    if is_npz(input):
+        raise NoRnaType(NO_TYPE_HINT)
+    records, types = _route_records(read_records(input), source)
+    present = list(dict.fromkeys(types))
+    models = {t: load_model(None, t, provider=provider, threads=threads, label_source=label_source) for t in present}
+    frames = []
+    for rna_type in present:
+        rows = [i for i, t in enumerate(types) if t == rna_type]
+        part = [records[i] for i in rows]
+        frame = predict_records(part, models[rna_type], None, provider=provider, batch_size=batch_size,
+                                threads=threads, source=source, **encoding)
+        frame = annotate(frame, models[rna_type], sequences=[r.seq for r in part])
+        frame.index = rows
+        frames.append(frame)
+    columns = ["id", "rna_type", "prediction", *class_columns(present), *TRUST_COLUMNS]
+    frame = pd.concat(frames).sort_index().reindex(columns=columns).reset_index(drop=True)
+    return frame, [models[t] for t in present]
+
+
+def predict_file(input, output, *, model=None, rna_type=None, label_source=None, force_type=False, header=True,
+                 plot_path=None, attention_path=None, provider="auto", batch_size=DEFAULT_BATCH_SIZE, threads=None,
+                 **encoding):
+    """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ, plot).
+
+    With ``model`` or ``rna_type``, one model predicts every record (a TSV row of another
+    ``rna_type`` is an error, or with ``force_type`` predicted and flagged). With neither,
+    a dataset TSV's rows go each to the bundled model of its own ``rna_type``
+    (:class:`~rnaloc_tools.routing.NoRnaType` when the input has no types).
+    Every row gets ``confidence``, ``in_domain`` and ``domain_note``; the ``#`` header
+    lines name the model(s) (``header=False`` writes none).
+    """
     from .fileio import check_writable, display_name
-    from .formats import read_records, write_table
+    from .formats import write_table
+    from .routing import canonical_rna_type
+    from .trust import Tally, describe, header_lines, model_identity, plot_probabilities
 
     check_writable(output)
-    if attention_path is not None:
-        check_writable(attention_path)
-    loaded = load_model(model, rna_type, provider=provider, threads=threads)
-    if is_npz(input):
-        frame = predict_store(EmbeddingStore(input), loaded, attention_path=attention_path, batch_size=batch_size,
-                              source=display_name(input))
+    for extra in (attention_path, plot_path):
+        if extra is not None:
+            check_writable(extra)
+    if rna_type is not None:
+        given, rna_type = rna_type, canonical_rna_type(rna_type)
+        if rna_type is None:
+            raise RnalocError(f"unknown rna_type {given!r} (known: {', '.join(RNA_TYPES)})")
+    source = display_name(input)
+    common = dict(provider=provider, batch_size=batch_size, threads=threads, source=source, encoding=encoding)
+    if model is None and rna_type is None:
+        if attention_path is not None:
+            raise RnalocError("--attention needs one model (--rna-type or --model): the attention of several "
+                              "models cannot share one NPZ")
+        frame, used = _routed(input, label_source=label_source, **common)
     else:
-        frame = predict_records(read_records(input), loaded, attention_path, provider=provider, batch_size=batch_size,
-                                threads=threads, source=display_name(input), **encoding)
-    counts = frame["prediction"].value_counts()
-    log.info("predicted %d sequences with %s (%s, %s encoder, %s): %s", len(frame), loaded.name, loaded.rna_type,
-             loaded.encoder.get("encoder"), loaded.provider, ", ".join(f"{c} {counts.get(c, 0)}" for c in loaded.classes))
+        loaded = load_model(model, rna_type, provider=provider, threads=threads, label_source=label_source)
+        frame = _one_model(input, loaded, force_type=force_type, attention_path=attention_path, **common)
+        used = [loaded]
+    identities = [model_identity(m, label_source if m.rna_type == "lncRNA" else None) for m in used]
+    for m, ident in zip(used, identities):
+        rows = frame[frame["rna_type"] == m.rna_type]
+        counts = rows["prediction"].value_counts()
+        log.info("%s: %d sequences predicted with %s (%s encoder, %s): %s", m.rna_type, len(rows),
+                 describe(ident), m.encoder.get("encoder"), m.provider,
+                 ", ".join(f"{c} {counts.get(c, 0)}" for c in m.classes))
+    tally = Tally(keep_points=plot_path is not None)
+    tally.add(frame)
+    if tally.out or tally.unknown:
+        log.warning("%s", tally.summary())
+    else:
+        log.info("%s", tally.summary())
     out = frame.copy()
     prob_cols = [c for c in out.columns if c.startswith("probability_")]
     out[prob_cols] = out[prob_cols].round(6)
-    write_table(out, output, "predict")
+    write_table(out, output, "predict", notes=header_lines(identities), comments=header)
+    if plot_path is not None:
+        plot_probabilities(tally.points(), plot_path)
     return frame
