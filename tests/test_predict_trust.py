@@ -279,3 +279,19 @@ def test_plot(cli, domain_models, mixed, tmp_path):
         result = cli("predict", fasta if args else tsv, *args, "--plot", png, "-o", tmp_path / f"{name}.tsv")
         assert result.exit_code == 0, result.stderr
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed (apt-get install r-base-core)")
+def test_r_reads_the_table_with_comment_char(cli, domain_models, mixed, tmp_path):
+    import subprocess
+
+    _, tsv = mixed
+    out = tmp_path / "p.tsv"
+    assert cli("predict", tsv, "-o", out).exit_code == 0
+    script = (f'd <- read.delim("{out}", comment.char="#"); '
+              'cat(nrow(d), ncol(d), names(d), sum(d$in_domain == "yes"), sep="\\n")')
+    lines = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True, check=True).stdout.split()
+    assert lines[:2] == ["20", "10"]
+    assert lines[2:12] == ["id", "rna_type", "prediction", "probability_nucleus", "probability_cytoplasm",
+                           "probability_extracellular", "probability_intracellular", *TRUST]
+    assert lines[12] == "20"
