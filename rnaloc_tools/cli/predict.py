@@ -3,6 +3,7 @@
 import click
 
 from .. import RNA_TYPES
+from ..embed import DEFAULT_CHUNK_NT
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
 from ..routing import NoRnaType
 from ._util import encoding_options, input_argument, output_option
@@ -30,9 +31,12 @@ from ._util import encoding_options, input_argument, output_option
               help="ONNX Runtime provider (auto: CUDA when onnxruntime-gpu has it, else CPU).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Sequences per batch (sorted by length).")
+@click.option("--chunk-nt", type=click.IntRange(min=1), default=DEFAULT_CHUNK_NT, show_default=True,
+              help="Nucleotides read, embedded and predicted at a time (fewer for RNA-FM models): memory is "
+              "bounded by this, not by the input's size.")
 @encoding_options
 def command(input, model, rna_type, force_type, output, no_header, plot_path, attention_path, provider, batch_size,
-            weights, long_policy, toks_per_batch, device, precision, threads):
+            chunk_nt, weights, long_policy, toks_per_batch, device, precision, threads):
     """Predict the localization of the sequences in INPUT.
 
     INPUT is FASTA or a dataset TSV ('-' for stdin, .gz allowed), embedded on the
@@ -43,7 +47,9 @@ def command(input, model, rna_type, force_type, output, no_header, plot_path, at
     model's training sequences in length and composition?) and domain_note (why
     not). A tie goes to the class that was more frequent in the model's training
     data. The '#' lines name the model and its sha256; read the table with
-    pandas.read_csv(path, sep="\\t", comment="#").
+    pandas.read_csv(path, sep="\\t", comment="#"). The input is streamed a chunk
+    at a time (--chunk-nt), so a file of millions of sequences needs no more
+    memory than a small one; the outputs appear, complete, at the end.
 
     \b
     Examples:
@@ -63,7 +69,7 @@ def command(input, model, rna_type, force_type, output, no_header, plot_path, at
     try:
         predict_file(input, output or "-", model=model, rna_type=rna_type, force_type=force_type,
                      header=not no_header, plot_path=plot_path, attention_path=attention_path, provider=provider,
-                     batch_size=batch_size, threads=threads, weights=weights, long_policy=long_policy,
+                     batch_size=batch_size, max_nt=chunk_nt, threads=threads, weights=weights, long_policy=long_policy,
                      toks_per_batch=toks_per_batch, device=device, precision=precision)
     except NoRnaType as exc:
         raise click.UsageError(str(exc)) from None
