@@ -79,10 +79,14 @@ def annotate(frame, model, *, sequences=None, lengths=None, notes=None):
 
 
 def is_bundled(path):
-    """Whether ``path`` is one of the models shipped inside the package."""
-    from .bundled import bundled_models
+    """Whether ``path`` is one of the models shipped inside the package (in its models folder)."""
+    from . import bundled
 
-    return os.path.realpath(path) in {os.path.realpath(p) for p in bundled_models().values()}
+    real = os.path.realpath(path)
+    folders = {os.path.dirname(os.path.realpath(p)) for p in bundled.bundled_models().values()}
+    if hasattr(bundled, "_folder"):
+        folders.add(os.path.realpath(str(bundled._folder())))
+    return os.path.dirname(real) in folders
 
 
 def model_identity(model, label_source=None):

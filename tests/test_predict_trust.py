@@ -8,6 +8,7 @@ lookup at the copies.
 import hashlib
 import io
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,17 +43,18 @@ def with_domain(src, dst, sequences):
 
 @pytest.fixture(scope="module")
 def domain_copies(tmp_path_factory, datasets):
-    folder = tmp_path_factory.mktemp("bundled")
-    copies = {}
-    for rna_type, src in bundled_models().items():
-        meta_has = False
-        import onnx
+    """{rna_type: path} of copies of the bundled models (each other bundled .onnx copied beside them),
+    with a domain fitted on their training tables where the model has none yet."""
+    import onnx
 
-        meta_has = any(p.key == METADATA_KEY for p in onnx.load(src).metadata_props)
+    folder = tmp_path_factory.mktemp("bundled")
+    models = bundled_models()
+    for src in sorted(Path(next(iter(models.values()))).parent.glob("*.onnx")):
+        shutil.copy(src, folder / src.name)
+    copies = {}
+    for rna_type, src in models.items():
         dst = folder / f"{rna_type}.onnx"
-        if meta_has:
-            shutil.copy(src, dst)
-        else:
+        if not any(p.key == METADATA_KEY for p in onnx.load(src).metadata_props):
             seqs = [s for t in TRAINING[rna_type]
                     for s in read_dataset(datasets / rna_type / f"{t}.tsv.gz", labels=False).df["sequence"]]
             with_domain(src, dst, seqs)
@@ -65,6 +67,8 @@ def domain_models(domain_copies, monkeypatch):
     import rnaloc_tools.bundled as bundled
 
     monkeypatch.setattr(bundled, "bundled_models", lambda: dict(domain_copies))
+    if hasattr(bundled, "_folder"):  # the models folder, where bundled_model_path looks
+        monkeypatch.setattr(bundled, "_folder", lambda: Path(domain_copies["miRNA"]).parent)
     return domain_copies
 
 
