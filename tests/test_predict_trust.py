@@ -299,3 +299,35 @@ def test_r_reads_the_table_with_comment_char(cli, domain_models, mixed, tmp_path
     assert lines[2:12] == ["id", "rna_type", "prediction", "probability_nucleus", "probability_cytoplasm",
                            "probability_extracellular", "probability_intracellular", *TRUST]
     assert lines[12] == "20"
+
+
+def test_routing_through_a_pipe_and_across_chunks(cli, domain_models, mixed, tmp_path):
+    """stdin (spooled for the two passes) and tiny chunks (a chunk boundary inside every type's run)
+    give the same rows as the file read at once."""
+    import subprocess
+    import sys
+
+    _, tsv = mixed
+    whole = cli("predict", tsv, "--no-header")
+    small = cli("predict", tsv, "--no-header", "--chunk-nt", 150)
+    assert whole.exit_code == 0 and small.exit_code == 0
+    assert small.stdout == whole.stdout
+    code = ("import sys, pathlib, rnaloc_tools.bundled as b; folder = pathlib.Path(sys.argv[1]); "
+            "b.bundled_models = lambda: {p.stem: str(p) for p in folder.glob('*.onnx') if '-' not in p.stem}; "
+            "b._folder = lambda: folder; from rnaloc_tools.cli import main; sys.argv = ['rnaloc'] + sys.argv[2:]; main()")
+    piped = subprocess.run(f"cat {tsv} | {sys.executable} -c \"{code}\" {Path(domain_models['miRNA']).parent} "
+                           "predict - --no-header", shell=True, capture_output=True, text=True)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == whole.stdout
+
+
+def test_routing_needs_types_and_one_model_for_attention(cli, domain_models, mixed, tmp_path):
+    fasta, tsv = mixed
+    npz = tmp_path / "e.npz"
+    assert cli("embed", fasta, "--encoder", "one-hot", "-o", npz).exit_code == 0
+    result = cli("predict", npz)
+    assert result.exit_code == 2 and "--rna-type" in result.stderr
+    result = cli("predict", tsv, "--attention", tmp_path / "a.npz")
+    assert result.exit_code == 2 and "--attention needs one model" in result.stderr
+    result = cli("predict", fasta, "--force-type")
+    assert result.exit_code == 2 and "--force-type needs a model" in result.stderr
