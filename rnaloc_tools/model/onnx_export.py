@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import MissingDependencyError, RnalocError
+from ..errors import RnalocError
 from ..fileio import atomic_path, file_sha256
 from .checkpoint import load_checkpoint
+from .runtime import import_onnxruntime  # noqa: F401 - also imported from here
 
 log = logging.getLogger("rnaloc")
 
@@ -42,20 +43,11 @@ class _Exported(torch.nn.Module):
         return torch.softmax(logits, dim=1), attention
 
 
-def import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependencyError(
-            "ONNX Runtime is not installed: pip install 'rnaloc-tools[cpu]' (onnxruntime) "
-            "or 'rnaloc-tools[gpu]' (onnxruntime-gpu), not both"
-        ) from None
-    return onnxruntime
-
-
 def metadata(ckpt, source_sha256, model=None):
     """The ``metadata_props`` of the ONNX model: strings, JSON where structured."""
-    return {
+    from ..domain import METADATA_KEY, to_json
+
+    props = {
         "rnaloc_format": "rnaloc-onnx-1",
         "rna_type": ckpt["rna_type"],
         "classes": json.dumps(list(ckpt["classes"])),
@@ -70,6 +62,9 @@ def metadata(ckpt, source_sha256, model=None):
         "quadratic_in_length": json.dumps(bool(getattr(model, "quadratic_in_length", False))),
         "tool_version": __version__,
     }
+    if ckpt.get(METADATA_KEY):  # the applicability domain of the training sequences (rnaloc_tools.domain)
+        props[METADATA_KEY] = to_json(ckpt[METADATA_KEY])
+    return props
 
 
 def _inputs(lengths, dim, rng):
