@@ -12,6 +12,7 @@ training sequences:
 * **Length.** The training lengths' percentiles are stored. A sequence shorter
   than the 0.5th percentile or longer than the 99.5th is out of domain
   (nominal rate 1% together: 0.5% each side).
+
 * **Composition.** Each sequence's profile is its 1-, 2- and 3-mer frequencies
   (A/C/G/U k-mers only; k-mers touching an IUPAC code are skipped), each block
   square-root transformed (Hellinger) and scaled by 1/sqrt(3), so two profiles are
@@ -32,7 +33,10 @@ training sequences:
 
 The two criteria together flag at most ~2% of sequences like the training data
 (less when they overlap); ``bench/bench_domain_rate.py`` measures the realised rate
-in grouped cross-validation. Everything is per sequence: a sequence's verdict never
+in grouped cross-validation. The cut-offs are conformal quantiles (the
+ceil((n+1)(1-rate))-th smallest of n values), so a new sequence drawn like the
+training ones crosses each with probability at most its rate; a training set too
+small for a rate gets its extreme value (the training range) as the cut-off. Everything is per sequence: a sequence's verdict never
 depends on the other sequences of a file.
 """
 
@@ -137,6 +141,22 @@ def _calibration_folds(n, groups, seed):
     return group_fold[inverse]
 
 
+def _upper_bound(values, rate):
+    """The conformal upper bound: the ceil((n+1)(1-rate))-th smallest value, so that a new value
+    exchangeable with ``values`` exceeds it with probability at most ``rate`` (at most the
+    largest value: with fewer than 1/rate values the bound is the training maximum)."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    k = min(len(ordered), math.ceil((len(ordered) + 1) * (1 - rate)))
+    return float(ordered[k - 1])
+
+
+def _lower_bound(values, rate):
+    """The conformal lower bound: the floor((n+1) rate)-th smallest value (at least the minimum)."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    k = max(1, math.floor((len(ordered) + 1) * rate))
+    return float(ordered[k - 1])
+
+
 def _band_edges(lengths):
     """Lower length edges of the bands after the first: about equal counts, at least MIN_BAND each,
     never cutting between equal lengths."""
@@ -194,7 +214,7 @@ def fit_domain(sequences, groups=None, *, seed=0):
             "min_length": float(kept_lengths[band_of == b].min()),
             "max_length": float(kept_lengths[band_of == b].max()),
             "distances": [round(float(v), 6) for v in np.quantile(dist, CALIBRATION_GRID / 100.0)],
-            "cutoff": float(np.quantile(dist, 1 - COMPOSITION_TAIL)),
+            "cutoff": _upper_bound(dist, COMPOSITION_TAIL),
         })
     return {
         "format": DOMAIN_FORMAT,
@@ -202,8 +222,8 @@ def fit_domain(sequences, groups=None, *, seed=0):
         "length": {
             "percentiles": [float(p) for p in LENGTH_PERCENTILES],
             "values": [float(v) for v in quantiles],
-            "low": float(np.percentile(lengths, 100 * LENGTH_TAIL)),
-            "high": float(np.percentile(lengths, 100 * (1 - LENGTH_TAIL))),
+            "low": _lower_bound(lengths, LENGTH_TAIL),
+            "high": _upper_bound(lengths, LENGTH_TAIL),
             "tail_rate": LENGTH_TAIL,
         },
         "composition": {
