@@ -6,17 +6,19 @@ model of its RNA type, each run in its own process: the code of this checkout
 ("after") and, for comparison, the code of an earlier commit ("before", checked out
 in a temporary ``git worktree``; by default the last commit before predict
 streamed). Printed per run: seconds in ``predict_file`` (after a one-sequence run
-that does the imports),
-sequences/s and the peak RSS of the process (``wait4``); then the ratios
-RSS(largest)/RSS(10k) of each code and the throughput after/before at each size.
-Then one 2-Mb sequence (real lncRNAs joined) through the lncRNA model, before and
-after: its peak RSS.
+that does the imports), sequences/s and the peak RSS of the process (``wait4``);
+then the ratios RSS(largest)/RSS(smallest) of each code and the throughput
+after/before at each size. Then one 2-Mb sequence (real lncRNAs joined) through the
+lncRNA model, before and after: its peak RSS. ``--tool-sizes`` adds ``rnaloc embed``
+(one-hot) and ``rnaloc motifs`` (on an attention file) at those sizes.
 
 The old code holds ~8 KB per sequence, so ``--before-max`` (default 100k) keeps it
-from the 1M files. On 2 shared cores a 1M circRNA run takes ~15 min: run niced.
+from the 1M files. On 2 shared cores a 1M circRNA run takes 15-35 min: run niced.
 
     nice -n 10 python bench/bench_predict_scale.py                      # circRNA 10k/100k/1M, 2 Mb
     python bench/bench_predict_scale.py --types circRNA,lncRNA,miRNA --sizes 10000,100000
+    python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 1000,3000   # embed, motifs
+    python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 10000,100000 --tools embed
 """
 
 import argparse
@@ -132,6 +134,7 @@ def main():
     parser.add_argument("--tool-sizes", default="",
                         help="also `embed` (one-hot) and `motifs` (on the after code's attention file) of the first "
                         "RNA type at these sizes, comma-separated (e.g. 1000,10000)")
+    parser.add_argument("--tools", default="embed,motifs", help="which of embed,motifs --tool-sizes runs")
     parser.add_argument("--work", default=None, help="folder for the generated files (default: a temporary one)")
     args = parser.parse_args()
     types = [t for t in args.types.split(",") if t]
@@ -165,8 +168,12 @@ def main():
                 fasta = tmp / f"tool-{n}.fa"
                 nt = write_fasta(fasta, types[0], n)
                 attention = tmp / f"tool-{n}.npz"
-                run_measured(REPO, fasta, types[0], tmp / "p.tsv", extra=[attention])
+                tools = [t for t in args.tools.split(",") if t]
+                if "motifs" in tools:
+                    run_measured(REPO, fasta, types[0], tmp / "p.tsv", extra=[attention])
                 for tool, runner in TOOL_RUNNERS.items():
+                    if tool not in tools:
+                        continue
                     for code, folder in codes.items():
                         third = attention if tool == "motifs" else types[0]
                         result = run_measured(folder, fasta, third, tmp / f"{tool}.out", runner)
@@ -176,7 +183,7 @@ def main():
                         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False,
                                                                  float_format=lambda v: f"{v:.4g}"), flush=True)
                 fasta.unlink()
-                attention.unlink()
+                attention.unlink(missing_ok=True)
             if args.long:
                 fasta = tmp / "long.fa"
                 write_long(fasta, args.long)

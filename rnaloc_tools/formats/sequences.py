@@ -8,7 +8,7 @@ from Bio.SeqIO.FastaIO import SimpleFastaParser
 from ..errors import InputError
 from ..fileio import display_name, is_stdio, open_binary_input
 from ..seqs import Record, SeenIds, normalize
-from .tables import read_dataset_handle
+from .tables import iter_dataset_records
 
 
 def sniff_format(handle, source):
@@ -66,8 +66,7 @@ def read_records(path, source=None):
         if fmt == "fasta":
             yield from read_fasta_handle(text, source)
         else:
-            dataset = read_dataset_handle(text, source, require=("id", "sequence"))
-            yield from dataset.records()
+            yield from iter_dataset_records(text, source, require=("id", "sequence"))
     except UnicodeDecodeError as exc:
         raise InputError(source, f"not a text file ({exc.reason})") from None
     finally:
