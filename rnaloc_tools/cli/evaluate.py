@@ -7,17 +7,18 @@ import click
 from ..fileio import check_writable
 from ..formats import write_table
 from ..model.metrics import evaluate_predictions
-from ._util import output_option, seed_option
+from . import tool
+from ._util import InputFile, output_option, seed_option
 
 log = logging.getLogger("rnaloc")
 
 
-@click.command(name="evaluate")
-@click.argument("predictions", metavar="PREDICTIONS.tsv", type=click.Path(dir_okay=False, allow_dash=True))
-@click.argument("dataset", metavar="DATASET.tsv", type=click.Path(dir_okay=False, allow_dash=True))
+@tool("evaluate")
+@click.argument("predictions", metavar="PREDICTIONS.tsv", type=InputFile())
+@click.argument("dataset", metavar="DATASET.tsv", type=InputFile())
 @output_option(required=False, help="Metrics TSV to write [default: stdout].")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=10), default=1000, show_default=True,
-              help="Bootstrap resamples for the 95% intervals.")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(10, 10000), default=1000, show_default=True,
+              help="Bootstrap resamples for the 95% intervals (10 to 10000; each holds an index per row).")
 @seed_option
 def command(predictions, dataset, output, n_bootstrap, seed):
     """Score PREDICTIONS.tsv (from `rnaloc predict`) against the labels of DATASET.tsv.

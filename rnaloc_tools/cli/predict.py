@@ -4,17 +4,18 @@ import click
 
 from .. import RNA_TYPES
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
-from ._util import encoding_options, input_argument, output_option
+from . import tool
+from ._util import InputFile, OutputFile, encoding_options, input_argument, output_option
 
 
-@click.command(name="predict")
+@tool("predict")
 @input_argument()
-@click.option("-m", "--model", type=click.Path(dir_okay=False), default=None,
+@click.option("-m", "--model", type=InputFile(allow_dash=False), default=None,
               help="ONNX model from `rnaloc export-onnx` (default: the bundled model of --rna-type).")
 @click.option("--rna-type", type=click.Choice(RNA_TYPES), default=None,
               help="Use the bundled default model of this RNA type (or check that --model predicts it).")
 @output_option(required=False, help="Predictions TSV to write [default: stdout].")
-@click.option("--attention", "attention_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--attention", "attention_path", type=OutputFile(), default=None,
               help="Also write per-nucleotide attention (NPZ, for `rnaloc motifs`).")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", show_default=True,
               help="ONNX Runtime provider (auto: CUDA when onnxruntime-gpu has it, else CPU).")

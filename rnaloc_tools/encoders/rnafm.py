@@ -92,6 +92,8 @@ def _check_path(weights):
         raise RnalocError(f"{path}: RNA-FM weights file not found: {WHERE_TO_GET}")
     if os.path.isdir(path):
         raise RnalocError(f"{path}: is a folder, not the RNA-FM weights file ({WEIGHTS_FILE})")
+    if not os.path.isfile(path):  # /dev/zero would be read until memory runs out, a FIFO would hang
+        raise RnalocError(f"{path}: not a regular file (a device or pipe), not the RNA-FM weights file ({WEIGHTS_FILE})")
     if not os.access(path, os.R_OK):
         raise RnalocError(f"{path}: cannot read the RNA-FM weights file (permission denied)")
     return path
