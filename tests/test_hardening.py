@@ -182,11 +182,31 @@ def _fail_writing(monkeypatch, module, name, path_arg):
 
 
 def test_predict_leaves_no_attention_when_the_table_fails(cli, work, monkeypatch):
-    import rnaloc_tools.formats as formats
+    from rnaloc_tools.predict import PredictionSink
 
-    _fail_writing(monkeypatch, formats, "write_table", 1)
+    real = PredictionSink.write
+
+    def full(self, result):
+        real(self, result)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PredictionSink, "write", full)
     result = cli("predict", "s.fa", "--rna-type", "lncRNA", "-o", "pred.tsv", "--attention", "att.npz")
     assert error_line(result, "predict").endswith("no space left on device writing pred.tsv")
+    assert not (work / "att.npz").exists() and not (work / "pred.tsv").exists()
+    assert leftovers(work) == []
+
+
+def test_predict_commits_both_outputs_only_at_the_end(cli, work, monkeypatch):
+    """A failure after both files were complete (here: the last step of the run) leaves neither."""
+    from rnaloc_tools.predict import Predictor
+
+    def fail(self):
+        raise RnalocError("simulated failure after the outputs were complete")
+
+    monkeypatch.setattr(Predictor, "log_cropped", fail)
+    result = cli("predict", "s.fa", "--rna-type", "lncRNA", "-o", "pred.tsv", "--attention", "att.npz")
+    assert "simulated failure" in error_line(result, "predict")
     assert not (work / "att.npz").exists() and not (work / "pred.tsv").exists()
     assert leftovers(work) == []
 

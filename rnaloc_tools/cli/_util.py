@@ -84,8 +84,9 @@ encoder_choice = click.option(
 #: policy, batching, device (predict takes the encoder from the model).
 encoding_options = _compose(
     click.option(
-        "--weights", type=InputFile(allow_dash=False), envvar=WEIGHTS_ENV, show_envvar=True,
-        help="RNA-FM checkpoint (RNA-FM_pretrained.pth), a local file; never downloaded.",
+        "--weights", type=InputFile(dir_okay=True, allow_dash=False), envvar=WEIGHTS_ENV, show_envvar=True,
+        help="RNA-FM weights, local, never downloaded: the original RNA-FM_pretrained.pth, or a "
+        "multimolecule/rnafm download (its folder, or its model.safetensors with config.json beside it).",
     ),
     click.option(
         "--long", "long_policy", type=click.Choice(LONG_POLICIES), default="truncate", show_default=True,
@@ -103,7 +104,8 @@ encoding_options = _compose(
     ),
     click.option(
         "--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
-        help="RNA-FM compute precision (auto: fp16 on CUDA, fp32 on CPU).",
+        help="RNA-FM compute precision. auto: fp16 on CUDA; on CPU bf16 only where the CPU has native bf16 "
+        "(AVX512-BF16 or AMX), else fp32 (bf16 is emulated there: about 6x slower; asking for it warns).",
     ),
     threads_option,
 )

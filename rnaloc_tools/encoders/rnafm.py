@@ -34,7 +34,9 @@ and v come from one GEMM (the three weights stacked per batch, the same result
 as three) and the GELU runs in place. The result is the final layer's
 representation (after ``emb_layer_norm_after``, the package's
 ``representations[num_layers]``), BOS/EOS stripped, float32. Precision
-``auto`` is fp16 (autocast) on CUDA and fp32 on CPU. The token budget of a
+``auto`` is fp16 (autocast) on CUDA; on CPU it is bf16 (autocast) where the
+CPU computes bf16 natively (AVX512-BF16 or AMX, :func:`cpu_native_bf16`) and
+fp32 elsewhere, where bf16 is emulated and about six times slower. The token budget of a
 batch defaults to :data:`DEFAULT_TOKS_PER_BATCH` of the device.
 """
 
@@ -45,6 +47,7 @@ import math
 import os
 import pickle
 import re
+import stat
 import zipfile
 
 import numpy as np
@@ -84,19 +87,45 @@ def _short(exc, limit=160):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+WEIGHTS_FORMATS = ("rna-fm-pth", "multimolecule-safetensors")
+
+
 def _check_path(weights):
+    """(format, path): the official .pth file, or a multimolecule/rnafm folder or model.safetensors."""
+    from .rnafm_hf import HF_WHERE, looks_like_safetensors
+
     if weights is None or str(weights).strip() == "":
-        raise RnalocError(f"RNA-FM weights not given: {WHERE_TO_GET}")
+        raise RnalocError(f"RNA-FM weights not given: {WHERE_TO_GET}; or {HF_WHERE}")
     path = os.fspath(weights)
     if not os.path.exists(path):
-        raise RnalocError(f"{path}: RNA-FM weights file not found: {WHERE_TO_GET}")
+        raise RnalocError(f"{path}: RNA-FM weights file not found: {WHERE_TO_GET}; or {HF_WHERE}")
     if os.path.isdir(path):
-        raise RnalocError(f"{path}: is a folder, not the RNA-FM weights file ({WEIGHTS_FILE})")
-    if not os.path.isfile(path):  # /dev/zero would be read until memory runs out, a FIFO would hang
-        raise RnalocError(f"{path}: not a regular file (a device or pipe), not the RNA-FM weights file ({WEIGHTS_FILE})")
+        return "multimolecule-safetensors", path
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before any read: /dev/zero never ends, a FIFO blocks
+        raise RnalocError(f"{path}: the RNA-FM weights are not a regular file (a device, FIFO or socket)")
+    if looks_like_safetensors(path):
+        return "multimolecule-safetensors", path
     if not os.access(path, os.R_OK):
         raise RnalocError(f"{path}: cannot read the RNA-FM weights file (permission denied)")
-    return path
+    return "rna-fm-pth", path
+
+
+def load_weights(weights):
+    """(model, alphabet, info) from either published format; info: format, file, sha256, config."""
+    from .rnafm_hf import OPTIONAL, read_hf_checkpoint
+
+    kind, path = _check_path(weights)
+    if kind == "rna-fm-pth":
+        data, file, config, may_miss = read_checkpoint(path), path, None, ()
+    else:
+        data, file, config = read_hf_checkpoint(path)
+        may_miss = OPTIONAL
+    model, alphabet = build_model(data, file, may_miss=may_miss)
+    del data  # the model now holds the only reference to each weight
+    info = {"weights_format": kind, "weights_file": os.path.basename(file), "checkpoint_sha256": file_sha256(file)}
+    if config is not None:
+        info["weights_config_sha256"] = file_sha256(config)
+    return model, alphabet, info
 
 
 def read_checkpoint(path):
@@ -147,7 +176,7 @@ def _check_zip(path):
         raise RnalocError(f"{path}: corrupted checkpoint (checksum error in member {bad.split('/')[-1]!r})")
 
 
-def build_model(data, path):
+def build_model(data, path, may_miss=()):
     """The package's own model on a checkpoint dict, without a second copy of the weights; (model, alphabet).
 
     The package's ``load_model_and_alphabet_core`` builds a randomly initialised
@@ -176,7 +205,7 @@ def build_model(data, path):
         with torch.device("meta"):
             model, alphabet, state = fm.pretrained._load_model_and_alphabet_core_v1(data, theme="rna")
         expected = dict(model.state_dict(keep_vars=True))
-        may_miss = {"contact_head.regression.weight", "contact_head.regression.bias"}  # as the package
+        may_miss = {"contact_head.regression.weight", "contact_head.regression.bias", *may_miss}  # as the package
         missing = (set(expected) - set(state)) - may_miss
         unexpected = set(state) - set(expected)
         if missing or unexpected:
@@ -313,13 +342,59 @@ def resolve_device(device):
     return device
 
 
+#: What bf16 cost on a CPU without native bf16, measured by bench/bench_embed.py (AMD EPYC, AVX2 only,
+#: 45 sequences, quiet machine): throughput vs the original RNALoc-LM method x3.93 in fp32, x0.66 in bf16.
+BF16_EMULATED_COST = "about 6x slower than fp32 (bench/bench_embed.py on an AVX2-only AMD EPYC: x0.66 vs x3.93)"
+
+
+def cpuinfo_bf16_flags(text):
+    """The native-bf16 flags (``avx512_bf16``, ``amx_bf16``) among the ``flags`` lines of /proc/cpuinfo text."""
+    flags = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return sorted(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_native_bf16():
+    """(bool, evidence): does this CPU compute bf16 natively (AVX512-BF16 or AMX)?
+
+    torch's own CPU capability check (``torch.cpu._is_avx512_bf16_supported``,
+    ``_is_amx_tile_supported``) where this torch has it, else the ``flags`` of
+    /proc/cpuinfo; without either, no.
+    """
+    import torch
+
+    avx = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if avx is not None and amx is not None:
+        found = [name for name, check in (("AVX512-BF16", avx), ("AMX", amx)) if check()]
+        return bool(found), f"{' and '.join(found) or 'neither AVX512-BF16 nor AMX'} (torch CPU capability)"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            found = cpuinfo_bf16_flags(fh.read())
+    except OSError:
+        return False, "CPU features unknown (no /proc/cpuinfo)"
+    return bool(found), f"{' and '.join(found) or 'neither avx512_bf16 nor amx_bf16'} (/proc/cpuinfo)"
+
+
 def resolve_precision(precision, device):
-    if precision in (None, "auto"):
-        return "fp16" if device == "cuda" else "fp32"
-    if precision not in PRECISIONS:
+    """The precision to run: ``auto`` is fp16 on CUDA, and on CPU bf16 where it is native, else fp32."""
+    if precision not in (None,) + PRECISIONS:
         raise RnalocError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
     if precision == "fp16" and device == "cpu":
         raise RnalocError("--precision fp16 needs --device cuda; on CPU use fp32 (or bf16)")
+    if device == "cpu" and precision in (None, "auto", "bf16"):
+        native, evidence = cpu_native_bf16()
+        if precision == "bf16" and not native:
+            log.warning("--precision bf16 on a CPU without native bf16 (%s): it is emulated, %s; "
+                        "--precision fp32 (or auto) is faster here", evidence, BF16_EMULATED_COST)
+        if precision in (None, "auto"):
+            precision = "bf16" if native else "fp32"
+            log.debug("--precision auto: %s on this CPU (native bf16: %s)", precision, evidence)
+    elif precision in (None, "auto"):
+        precision = "fp16" if device == "cuda" else "fp32"
     return precision
 
 
@@ -338,11 +413,9 @@ class RnaFmEncoder(Encoder):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.default_toks_per_batch = DEFAULT_TOKS_PER_BATCH[self.device]
-        self.path = _check_path(weights)
-        data = read_checkpoint(self.path)
-        model, alphabet = build_model(data, self.path)
-        del data  # the model now holds the only reference to each weight
-        self.sha256 = file_sha256(self.path)
+        model, alphabet, self.weights_info = load_weights(weights)
+        self.path = os.fspath(weights)
+        self.sha256 = self.weights_info["checkpoint_sha256"]
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.alphabet = alphabet
         self.table = token_table(alphabet)
@@ -362,6 +435,7 @@ class RnaFmEncoder(Encoder):
             ffn_embed_dim=int(self.model.args.ffn_embed_dim),
             representation=f"layer {self.layers} (final, layer-normed), BOS/EOS stripped",
             precision=self.precision,
+            **{k: v for k, v in self.weights_info.items() if k != "checkpoint_sha256"},
         )
         return meta
 
