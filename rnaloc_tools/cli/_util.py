@@ -42,9 +42,6 @@ class OutputFolder(click.Path):
 
     role = "folder"
 
-    def __init__(self, **kwargs):
-        super().__init__(file_okay=False, **kwargs)
-
 
 class FiniteFloatRange(click.FloatRange):
     """A :class:`click.FloatRange` that also refuses NaN and infinities (NaN passes every comparison)."""

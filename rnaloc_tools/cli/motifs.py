@@ -52,11 +52,11 @@ def _k_range(ctx, param, value):
 @click.option("--class-from", type=click.Choice(CLASS_SOURCES), default="auto", show_default=True,
               help="Each sequence's class: the predicted class (--predictions), the dataset's label column, or none "
               "(one group). auto: prediction if --predictions is given, else label if the sequences have one, else none.")
-@click.option("-o", "--outdir", type=OutputFolder(),
+@click.option("-o", "--outdir", type=OutputFolder(file_okay=False),
               help="Folder for motifs.tsv, motifs.meme, logos/, regions.tsv and known_motifs.tsv (created).")
 @click.option("--motifs", "motifs_out", type=_path, help="motifs.tsv here instead ('-' for stdout).")
 @click.option("--meme", type=_path, help="MEME motif file here instead.")
-@click.option("--logos", type=OutputFolder(), help="Folder of sequence logos (PNG) here instead.")
+@click.option("--logos", type=OutputFolder(file_okay=False), help="Folder of sequence logos (PNG) here instead.")
 @click.option("--regions", type=_path, help="Important regions TSV here instead.")
 @click.option("--known", "known_out", type=_path, help="Known-motif table here instead.")
 @click.option("--threshold", default="median", show_default=True, callback=_threshold,

@@ -43,7 +43,7 @@ def _hparams(ctx, param, value):
               help="Early stopping: epochs without a better validation loss.")
 @click.option("--max-len", type=click.IntRange(min=1), default=None,
               help="Use only the first N positions of longer sequences (recorded in the model; predict does the same).")
-@click.option("--report-dir", type=OutputFolder(), default=None,
+@click.option("--report-dir", type=OutputFolder(file_okay=False), default=None,
               help="Folder for cv_metrics.tsv, cv_predictions.tsv, learning_curves.png, confusion_matrix.png "
               "[default: OUTPUT without .pt, plus .report].")
 @seed_option
