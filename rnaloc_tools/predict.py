@@ -71,7 +71,7 @@ class OnnxModel:
 
     def __init__(self, path, *, provider="auto", threads=None):
         from .fileio import file_sha256
-        from .model.onnx_export import import_onnxruntime
+        from .model.runtime import import_onnxruntime
 
         ort = import_onnxruntime()
         self.path = os.fspath(path)
@@ -237,10 +237,9 @@ class Predictor:
         """Embed ``records`` with the encoder and predict them: a :class:`ChunkResult` in their order."""
         from .embed import embed_chunk
 
-        mats = embed_chunk(records, self.encoder, long=self.long_policy, toks_per_batch=self.toks_per_batch,
-                           stats=self.embed_stats)
         # float16, as `rnaloc embed` stores them: a FASTA and its embeddings NPZ predict the same
-        mats = [m.astype(np.float16) for m in mats]
+        mats = embed_chunk(records, self.encoder, long=self.long_policy, toks_per_batch=self.toks_per_batch,
+                           stats=self.embed_stats, dtype=np.float16)
         return self.predict_matrices([r.id for r in records], mats, attention=attention)
 
     def predict_matrices(self, ids, mats, attention=False):
