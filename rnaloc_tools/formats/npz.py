@@ -28,7 +28,7 @@ from numpy.lib import format as npformat
 
 from .. import __version__
 from ..errors import InputError, RnalocError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, write_error
 from .meta import check_classes, check_rna_type, optional_str, parse_json_object, positive_int
 from ..seqs import SeenIds
 
@@ -93,9 +93,12 @@ class EmbeddingWriter:
             raise RnalocError(f"{self.path}: embedding of {rid!r} has shape {matrix.shape}, expected (L, {self.dim})")
         if not self._seen.add(rid):
             raise RnalocError(f"{self.path}: duplicate id {self._seen.duplicate!r}")
-        self._spill.write(np.ascontiguousarray(matrix, dtype=self.dtype).tobytes())
         encoded = rid.encode("utf-8", "surrogatepass")
-        self._id_spill.write(struct.pack("<I", len(encoded)) + encoded)
+        try:
+            self._spill.write(np.ascontiguousarray(matrix, dtype=self.dtype).tobytes())
+            self._id_spill.write(struct.pack("<I", len(encoded)) + encoded)
+        except OSError as exc:  # the spill files sit beside the output: a full disk is the output's
+            raise write_error(self.path, exc) from None
         self._id_width = max(self._id_width, len(rid))
         self._rows.append(matrix.shape[0])
 
