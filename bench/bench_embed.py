@@ -2,7 +2,7 @@
 """Benchmark: RNA-FM embedding the original RNALoc-LM way vs `rnaloc embed`.
 
 Sample: N/3 sequences from each RNA type's training table
-(../shared/data/{miRNA,lncRNA,circRNA}/train.tsv), chosen at random with a
+(datasets/{miRNA,lncRNA,circRNA}/train.tsv), chosen at random with a
 seed, then shuffled together into one FASTA (a user's file is not sorted by
 length), normalised (upper case, T -> U; the original's missing T -> U is a
 defect we do not copy). Both methods embed that same file with the same
@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("RNALOC_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+DATA = Path(os.environ.get("RNALOC_DATASETS", HERE.parent / "datasets"))
 
 
 RNA_TYPES = ("miRNA", "lncRNA", "circRNA")
@@ -54,7 +54,7 @@ def sample(n, seed):
     rng = np.random.default_rng(seed)
     records = []
     for rna_type in RNA_TYPES:
-        df = read_dataset(DATA / rna_type / "train.tsv").df  # validated, normalised (upper case, T -> U)
+        df = read_dataset(DATA / rna_type / "train.tsv.gz").df  # validated, normalised (upper case, T -> U)
         idx = rng.choice(len(df), size=n // len(RNA_TYPES), replace=False)
         records.extend((rid, rna_type, seq) for rid, seq in zip(df["id"].iloc[idx], df["sequence"].iloc[idx]))
     order = rng.permutation(len(records))  # one file, in no particular order of type or length

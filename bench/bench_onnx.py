@@ -1,6 +1,6 @@
 """Benchmark: the RNALoc-LM head in ONNX Runtime vs PyTorch eager, on the same inputs.
 
-Lengths are real: sequence lengths drawn from ../shared/data (capped at 1022 nt, the
+Lengths are real: sequence lengths drawn from datasets/ (capped at 1022 nt, the
 RNA-FM limit, for the 640-d head; the one-hot head gets the same lengths). Both
 back ends see the same length-bucketed batches of random embeddings (speed does not
 depend on the values or the weights). Prints sequences/s for each and the ratio.
@@ -27,14 +27,14 @@ from rnaloc_tools.model import build_model  # noqa: E402
 from rnaloc_tools.model.batching import bucket_batches, pad_batch  # noqa: E402
 from rnaloc_tools.model.onnx_export import OPSET, _Exported  # noqa: E402
 
-DATA = Path(os.environ.get("RNALOC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("RNALOC_DATASETS", Path(__file__).resolve().parents[1] / "datasets"))
 
 
 def real_lengths(n, cap, seed):
     rng = np.random.default_rng(seed)
     lengths = []
     for rna_type in ("lncRNA", "miRNA", "circRNA"):
-        path = DATA / rna_type / "train.tsv"
+        path = DATA / rna_type / "train.tsv.gz"
         if path.exists():
             lengths.extend(pd.read_csv(path, sep="\t", usecols=["sequence"])["sequence"].str.len().tolist())
     if not lengths:

@@ -1,7 +1,7 @@
 """Benchmark: end-to-end ``rnaloc predict`` throughput of each bundled model on real sequences.
 
 For every model in rnaloc_tools/models/ (or the ones given with --model), takes the first
---n sequences of ../shared/data/<rna_type>/train.tsv as a FASTA, and times
+--n sequences of datasets/<rna_type>/train.tsv as a FASTA, and times
 ``predict_file`` (load the model, embed on the fly with its encoder, predict in
 length-bucketed batches, write the TSV and the attention NPZ). Prints sequences/s
 and nucleotides/s. The interpreter's start-up (~2-4 s of imports) is not counted.
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rnaloc_tools.bundled import bundled_models  # noqa: E402
 from rnaloc_tools.predict import OnnxModel, predict_file  # noqa: E402
 
-DATA = Path(os.environ.get("RNALOC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("RNALOC_DATASETS", Path(__file__).resolve().parents[1] / "datasets"))
 
 
 def main():
@@ -45,7 +45,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for path in models:
             model = OnnxModel(path, provider=args.provider, threads=args.threads)
-            table = DATA / model.rna_type / "train.tsv"
+            table = DATA / model.rna_type / "train.tsv.gz"
             if not table.exists():
                 print(f"{path}: no data at {table}: skipped")
                 continue

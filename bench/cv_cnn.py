@@ -28,7 +28,7 @@ ap.add_argument('--extra', type=int, default=1); ap.add_argument('--tag', defaul
 ap.add_argument('--threads', type=int, default=1); ap.add_argument('--seeds', type=int, default=1)
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
-df = load('/tmp/kmer', str(Path(__file__).resolve().parents[2] / 'shared' / 'data'), a.rna, 6, train_only=not a.extra)
+df = load('/tmp/kmer', str(Path(__file__).resolve().parents[1] / 'datasets'), a.rna, 6, train_only=not a.extra)
 X = [torch.from_numpy(one_hot(s.upper().replace('T','U'))) for s in df.sequence]
 y = df.y.values
 

@@ -1,4 +1,4 @@
-"""Choose the bundled default models by grouped cross-validation on ../shared/data.
+"""Choose the bundled default models by grouped cross-validation on datasets/.
 
 5-fold stratified cross-validation grouped by cd-hit-est 80%-identity clusters
 (computed on train.tsv and the extra table of each RNA type together, so that an
@@ -39,7 +39,7 @@ from kmer_features import TABLES  # noqa: E402
 def load(cache, data, rna, kmax_cache=6, train_only=False):
     frames = []
     for name in TABLES[rna][:1] if train_only else TABLES[rna]:
-        df = pd.read_csv(Path(data) / rna / f"{name}.tsv", sep="\t", comment="#")
+        df = pd.read_csv(Path(data) / rna / f"{name}.tsv.gz", sep="\t", comment="#")
         df["table"] = name
         df["freq"] = list(np.load(Path(cache) / "feat" / f"{rna}.{name}.k{kmax_cache}.npy"))
         frames.append(df)
@@ -108,7 +108,7 @@ def run(df, spec, extra, seed=0, split="grouped"):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", default="/tmp/kmer")
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "datasets"))
     ap.add_argument("--rna", required=True)
     ap.add_argument("--candidates", required=True, help="comma-separated names, regex allowed")
     ap.add_argument("--extra", choices=["no", "yes", "both"], default="no")

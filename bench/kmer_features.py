@@ -1,4 +1,4 @@
-"""Cache 1..kmax-mer frequencies of the shared data tables (research helper for cv_select.py).
+"""Cache 1..kmax-mer frequencies of the datasets/ tables (research helper for cv_select.py).
 
 Uses the kmer architecture's own in-graph counting (rnaloc_tools.model.kmer), so the
 features studied are exactly those the bundled models compute.
@@ -48,7 +48,7 @@ def main():
             out = cache / f"{rna}.{name}.k{args.kmax}.npy"
             if out.exists():
                 continue
-            df = pd.read_csv(Path(args.data) / rna / f"{name}.tsv", sep="\t", comment="#")
+            df = pd.read_csv(Path(args.data) / rna / f"{name}.tsv.gz", sep="\t", comment="#")
             feats = np.stack([frequencies(s, args.kmax) for s in df.sequence]).astype(np.float32)
             np.save(out, feats)
             print(rna, name, feats.shape, flush=True)

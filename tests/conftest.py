@@ -2,11 +2,10 @@
 
 ``cli(*args, input=None)`` runs the real ``rnaloc`` group in-process and returns
 the Click result (exit_code, stdout, stderr). ``test_data`` is the repository's
-test-data/ folder; ``shared_data`` is ../shared/data (the real data sets), or
-$RNALOC_SHARED_DATA.
+test-data/ folder; ``datasets`` is the repository's datasets/ folder (the real data
+sets, gzipped TSVs; always present in a clone, so tests that use it never skip).
 """
 
-import os
 from pathlib import Path
 
 import pytest
@@ -49,10 +48,9 @@ def test_data():
 
 
 @pytest.fixture(scope="session")
-def shared_data():
-    path = Path(os.environ.get("RNALOC_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if not (path / "miRNA" / "train.tsv").exists():
-        pytest.skip(f"real data not found at {path} (set RNALOC_SHARED_DATA)")
+def datasets():
+    path = REPO / "datasets"
+    assert (path / "miRNA" / "train.tsv.gz").is_file(), f"the real data sets are missing from {path}"
     return path
 
 

@@ -1,7 +1,7 @@
 """The bundled default models (rnaloc_tools/models/*.onnx): load, metadata, predictions, quality.
 
-The quality check runs each bundled model on the train.tsv it was fitted on (the
-shared data; skipped when absent) and asks for accuracy, macro F1 and AUROC above
+The quality check runs each bundled model on the train.tsv it was fitted on
+(datasets/, always present) and asks for accuracy, macro F1 and AUROC above
 stated minimums, a few points under what the fitted model reaches there: an
 untrained, wrong-class-order, wrong-RNA-type or constant model fails them. The
 cross-validated (held-out) metrics are in the model cards and metadata; the
@@ -77,11 +77,11 @@ def test_bundled_model_predicts_the_example(cli, test_data, tmp_path, rna_type):
 
 
 @pytest.mark.parametrize("rna_type", RNA_TYPES)
-def test_bundled_model_quality_on_its_training_data(cli, shared_data, rna_type):
-    res = cli("predict", shared_data / rna_type / "train.tsv", "--rna-type", rna_type)
+def test_bundled_model_quality_on_its_training_data(cli, datasets, rna_type):
+    res = cli("predict", datasets / rna_type / "train.tsv.gz", "--rna-type", rna_type)
     assert res.exit_code == 0, res.stderr
     pred = read_predictions(res.stdout)
-    truth = pd.read_csv(shared_data / rna_type / "train.tsv", sep="\t", comment="#")
+    truth = pd.read_csv(datasets / rna_type / "train.tsv.gz", sep="\t", comment="#")
     assert list(pred.id) == list(truth.id)
     positive = CLASSES[rna_type][1]
     acc = accuracy_score(truth.label, pred.prediction)
@@ -91,13 +91,13 @@ def test_bundled_model_quality_on_its_training_data(cli, shared_data, rna_type):
     assert acc >= lo_acc and f1 >= lo_f1 and auroc >= lo_auc, (acc, f1, auroc)
 
 
-def test_workflow_rebuilds_the_bundled_mirna_model(shared_data, tmp_path):
-    """train_bundled.py + export-onnx on the shared data give the shipped miRNA model's predictions."""
+def test_workflow_rebuilds_the_bundled_mirna_model(datasets, tmp_path):
+    """train_bundled.py + export-onnx on datasets/ give the shipped miRNA model's predictions."""
     from rnaloc_tools.model.onnx_export import export_onnx
 
     card = json.loads((REPO / "rnaloc_tools" / "models" / "miRNA.json").read_text())
     hp, tr = card["architecture"]["hparams"], card["training"]
-    cmd = [sys.executable, str(REPO / "workflows" / "bundled-models" / "train_bundled.py"), "--data", str(shared_data),
+    cmd = [sys.executable, str(REPO / "workflows" / "bundled-models" / "train_bundled.py"), "--data", str(datasets),
            "--rna-type", "miRNA", "--kmax", str(hp["kmax"]), "--C", str(tr["C"]), "--class-weight", tr["class_weight"],
            "--bias", str(tr["decision_bias"]), "-o", str(tmp_path / "m.pt")]
     if len(tr["data"]) > 1:
@@ -106,7 +106,7 @@ def test_workflow_rebuilds_the_bundled_mirna_model(shared_data, tmp_path):
     export_onnx(tmp_path / "m.pt", tmp_path / "m.onnx")
     from rnaloc_tools.encoders.onehot import one_hot
 
-    seqs = pd.read_csv(shared_data / "miRNA" / "train.tsv", sep="\t", comment="#").sequence[:200]
+    seqs = pd.read_csv(datasets / "miRNA" / "train.tsv.gz", sep="\t", comment="#").sequence[:200]
     shipped = ort.InferenceSession(bundled_models()["miRNA"], providers=["CPUExecutionProvider"])
     rebuilt = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     for s in seqs:

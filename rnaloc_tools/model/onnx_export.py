@@ -55,7 +55,9 @@ def import_onnxruntime():
 
 def metadata(ckpt, source_sha256, model=None):
     """The ``metadata_props`` of the ONNX model: strings, JSON where structured."""
-    return {
+    from ..domain import METADATA_KEY, to_json
+
+    props = {
         "rnaloc_format": "rnaloc-onnx-1",
         "rna_type": ckpt["rna_type"],
         "classes": json.dumps(list(ckpt["classes"])),
@@ -70,6 +72,9 @@ def metadata(ckpt, source_sha256, model=None):
         "quadratic_in_length": json.dumps(bool(getattr(model, "quadratic_in_length", False))),
         "tool_version": __version__,
     }
+    if ckpt.get(METADATA_KEY):  # the applicability domain of the training sequences (rnaloc_tools.domain)
+        props[METADATA_KEY] = to_json(ckpt[METADATA_KEY])
+    return props
 
 
 def _inputs(lengths, dim, rng):

@@ -3,7 +3,7 @@
 #
 #   workflows/bundled-models/build.sh [DATA_DIR] [WORK_DIR]
 #
-# DATA_DIR: the shared data (default ../shared/data); WORK_DIR: scratch (default build/bundled-models).
+# DATA_DIR: the data tables (default: the repository's datasets/); WORK_DIR: scratch (default build/bundled-models).
 # Needs cd-hit-est (apt-get install cd-hit, or bioconda cd-hit) for the grouped cross-validation.
 # Steps per RNA type: cd-hit-est 80% clusters of train + extra tables (CV grouping) ->
 # train_bundled.py (grouped 5-fold CV of the chosen configuration, then the fit on all the
@@ -13,8 +13,9 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-DATA=${1:-$REPO/../shared/data}
+DATA=$(cd "${1:-$REPO/datasets}" && pwd)
 WORK=${2:-$REPO/build/bundled-models}
+mkdir -p "$WORK" && WORK=$(cd "$WORK" && pwd)
 THREADS=${THREADS:-2}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 mkdir -p "$WORK"
@@ -32,7 +33,7 @@ import pandas as pd
 data, rna = sys.argv[1:]
 extra = {"miRNA": "extra-deeplocrna", "lncRNA": "extra-rnalight", "circRNA": "extra-cellcircloc"}[rna]
 for name in ("train", extra):
-    df = pd.read_csv(f"{data}/{rna}/{name}.tsv", sep="\t", comment="#")
+    df = pd.read_csv(f"{data}/{rna}/{name}.tsv.gz", sep="\t", comment="#")
     for i, s in zip(df.id, df.sequence):
         print(f">{name}|{i}\n{s.upper().replace('U', 'T')}")
 PY

@@ -8,7 +8,7 @@ fitted by scikit-learn (L-BFGS, deterministic) on exactly the features the torch
 module computes, and its weights are copied into the module, so the checkpoint
 is an ordinary rnaloc checkpoint that `rnaloc export-onnx` turns into the ONNX file.
 
-    python workflows/bundled-models/train_bundled.py --data ../shared/data --rna-type miRNA \
+    python workflows/bundled-models/train_bundled.py --data datasets --rna-type miRNA \
         --kmax 3 --C 0.01 --class-weight balanced -o build/miRNA.pt [--clusters miRNA.cdhit.clstr]
 
 With --clusters (cd-hit-est -c 0.8 output on train + extra tables), it first runs
@@ -39,7 +39,7 @@ EXTRA = {"miRNA": "extra-deeplocrna", "lncRNA": "extra-rnalight", "circRNA": "ex
 
 
 def read_table(data, rna_type, name):
-    path = Path(data) / rna_type / f"{name}.tsv"
+    path = Path(data) / rna_type / f"{name}.tsv.gz"
     df = pd.read_csv(path, sep="\t", comment="#")
     df["table"] = name
     df["sequence"] = [normalize(s, source=str(path), record=i) for s, i in zip(df.sequence, df.id)]
@@ -88,7 +88,7 @@ def cross_validate(df, feats, C, class_weight, bias, seed=0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="the shared data folder (RNA_TYPE/train.tsv ...)")
+    ap.add_argument("--data", required=True, help="the datasets folder (RNA_TYPE/train.tsv.gz ...; the repository's datasets/)")
     ap.add_argument("--rna-type", required=True, choices=sorted(CLASSES))
     ap.add_argument("--kmax", type=int, required=True)
     ap.add_argument("--C", type=float, required=True, help="inverse L2 strength of the logistic regression")

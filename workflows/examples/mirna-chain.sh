@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole pipeline on real data: the miRNA training table of ../shared/data, with the
+# The whole pipeline on real data: the miRNA training table of the repository's datasets/, with the
 # paper's head (TextCNN + BiLSTM + attention) on one-hot embeddings.
 #
 #   workflows/examples/mirna-chain.sh [DATA_DIR] [WORK_DIR]
@@ -10,12 +10,13 @@
 # About 15 minutes on 2 CPU cores (train is most of it). Needs cd-hit-est.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-DATA=${1:-$HERE/../../../shared/data}
+# Paths are resolved before the script changes into WORK_DIR, so it runs from any folder.
+DATA=$(cd "${1:-$HERE/../../datasets}" && pwd)
 WORK=${2:-mirna-chain}
 mkdir -p "$WORK" && cd "$WORK"
 export RNALOC_NO_PROGRESS=1
 
-rnaloc dedup "$DATA/miRNA/train.tsv" --keep all -o mi.clusters.tsv
+rnaloc dedup "$DATA/miRNA/train.tsv.gz" --keep all -o mi.clusters.tsv
 rnaloc split mi.clusters.tsv --seed 1 -o mi.split.tsv
 rnaloc embed mi.split.tsv --encoder one-hot -o mi.npz
 rnaloc train mi.split.tsv mi.npz -o mi.pt --seed 1 --force
