@@ -3,6 +3,7 @@
 import click
 
 from .. import RNA_TYPES
+from ..embed import DEFAULT_CHUNK_NT
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
 from ._util import encoding_options, input_argument, output_option
 
@@ -20,8 +21,11 @@ from ._util import encoding_options, input_argument, output_option
               help="ONNX Runtime provider (auto: CUDA when onnxruntime-gpu has it, else CPU).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Sequences per batch (sorted by length).")
+@click.option("--chunk-nt", type=click.IntRange(min=1), default=DEFAULT_CHUNK_NT, show_default=True,
+              help="Nucleotides read, embedded and predicted at a time (fewer for RNA-FM models): memory is "
+              "bounded by this, not by the input's size.")
 @encoding_options
-def command(input, model, rna_type, output, attention_path, provider, batch_size, weights, long_policy,
+def command(input, model, rna_type, output, attention_path, provider, batch_size, chunk_nt, weights, long_policy,
             toks_per_batch, device, precision, threads):
     """Predict the localization of the sequences in INPUT.
 
@@ -29,7 +33,9 @@ def command(input, model, rna_type, output, attention_path, provider, batch_size
     fly with the model's own encoder, or an embeddings NPZ from `rnaloc embed`
     made with that encoder. Writes one row per sequence, in input order:
     id, rna_type, prediction, probability_<class>... A tie goes to the class that
-    was more frequent in the model's training data.
+    was more frequent in the model's training data. The input is streamed a chunk
+    at a time (--chunk-nt), so a file of millions of sequences needs no more
+    memory than a small one; the outputs appear, complete, at the end.
 
     \b
     Examples:
@@ -42,5 +48,5 @@ def command(input, model, rna_type, output, attention_path, provider, batch_size
     if attention_path == "-":
         raise click.BadParameter("an NPZ cannot be written to stdout; give a file name", param_hint="--attention")
     predict_file(input, output or "-", model=model, rna_type=rna_type, attention_path=attention_path, provider=provider,
-                 batch_size=batch_size, threads=threads, weights=weights, long_policy=long_policy,
+                 batch_size=batch_size, max_nt=chunk_nt, threads=threads, weights=weights, long_policy=long_policy,
                  toks_per_batch=toks_per_batch, device=device, precision=precision)
