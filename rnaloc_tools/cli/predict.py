@@ -5,15 +5,25 @@ import click
 from .. import RNA_TYPES
 from ..embed import DEFAULT_CHUNK_NT
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
-from ..routing import NoRnaType
+from ..routing import NoRnaType, canonical_rna_type
 from ._util import encoding_options, input_argument, output_option
+
+
+def _rna_type(ctx, param, value):
+    """--rna-type in any case (mirna, LNCRNA) -> the package's spelling."""
+    if value is None:
+        return None
+    canonical = canonical_rna_type(value)
+    if canonical is None:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(RNA_TYPES)} (any case)")
+    return canonical
 
 
 @click.command(name="predict")
 @input_argument()
 @click.option("-m", "--model", type=click.Path(dir_okay=False), default=None,
               help="ONNX model from `rnaloc export-onnx` (default: the bundled model of --rna-type).")
-@click.option("--rna-type", type=click.Choice(RNA_TYPES, case_sensitive=False), default=None,
+@click.option("--rna-type", default=None, callback=_rna_type, metavar="[" + "|".join(RNA_TYPES) + "]",
               help="Use the bundled default model of this RNA type (or check that --model predicts it). "
               "Without --rna-type and --model, each row of a dataset TSV goes to the bundled model of its "
               "own rna_type.")
