@@ -65,7 +65,7 @@ CALIBRATION_GRID = np.unique(np.round(np.concatenate([np.arange(0, 95, 5.0), np.
 _SCALE = 255.0
 IN, OUT, UNKNOWN = "yes", "no", "unknown"
 
-_CODE = np.full(256, 4, dtype=np.int64)
+_CODE = np.full(256, 4, dtype=np.int8)
 for _i, _b in enumerate(b"ACGU"):
     _CODE[_b] = _i
 _CODE[ord("T")] = 3
@@ -73,42 +73,67 @@ _DIM = sum(4 ** k for k in KMERS)
 
 
 def kmer_profile(seq):
-    """(84,) float64 profile of one sequence (see the module doc); None without any A/C/G/U k-mer."""
-    codes = _CODE[np.frombuffer(seq.upper().encode("ascii", "replace"), dtype=np.uint8)]
-    blocks = []
-    for k in KMERS:
-        n = len(codes) - k + 1
-        if n <= 0:
-            blocks.append(None)
-            continue
-        ok = np.ones(n, dtype=bool)
-        index = np.zeros(n, dtype=np.int64)
-        for j in range(k):
-            part = codes[j: j + n]
-            ok &= part < 4
-            index = index * 4 + np.minimum(part, 3)
-        counts = np.bincount(index[ok], minlength=4 ** k).astype(np.float64)
-        total = counts.sum()
-        blocks.append(np.sqrt(counts / total) if total else None)
-    if blocks[0] is None:
-        return None
-    # a block without any k-mer (sequence shorter than k) sits at the centre of its simplex
-    blocks = [b if b is not None else np.full(4 ** k, 0.5 ** k) for b, k in zip(blocks, KMERS)]
-    return np.concatenate(blocks) / math.sqrt(len(KMERS))
+    """(84,) float64 profile of one sequence (see the module doc); None without any A/C/G/U."""
+    rows, ok = profiles([seq])
+    return rows[0] if ok[0] else None
+
+
+#: Nucleotides whose k-mers are counted at once (bounds the memory of :func:`profiles`).
+_BLOCK_NT = 1 << 19
 
 
 def profiles(sequences):
-    """(N, 84) profiles and an (N,) mask of the sequences that have one."""
+    """(N, 84) profiles and an (N,) mask of the sequences that have one (any A/C/G/U).
+
+    A block without any k-mer (a sequence shorter than k, or only ambiguity codes there)
+    sits at the centre of its simplex. Vectorised over the sequences (a block of about
+    half a million nucleotides at a time); each row depends on its own sequence only.
+    """
+    sequences = list(sequences)
     rows = np.zeros((len(sequences), _DIM))
     ok = np.zeros(len(sequences), dtype=bool)
-    for i, s in enumerate(sequences):
-        p = kmer_profile(s)
-        if p is not None:
-            rows[i], ok[i] = p, True
+    start = 0
+    while start < len(sequences):
+        stop, nt = start, 0
+        while stop < len(sequences) and (stop == start or nt + len(sequences[stop]) <= _BLOCK_NT):
+            nt += len(sequences[stop])
+            stop += 1
+        rows[start:stop], ok[start:stop] = _profiles_block(sequences[start:stop])
+        start = stop
     return rows, ok
 
 
-def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=2048):
+def _profiles_block(sequences):
+    n_seq = len(sequences)
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    codes = _CODE[np.frombuffer("".join(sequences).upper().encode("ascii", "replace"), dtype=np.uint8)]
+    total = len(codes)
+    seq_of = np.repeat(np.arange(n_seq, dtype=np.int64), lengths)
+    end_of = np.repeat(np.cumsum(lengths), lengths)  # one past the last position of each position's sequence
+    blocks, has = [], np.zeros(n_seq, dtype=bool)
+    for k in KMERS:
+        n = max(total - k + 1, 0)
+        valid = np.arange(n) + k <= end_of[:n]  # the window stays inside its sequence
+        index = np.zeros(n, dtype=np.int64)
+        for j in range(k):
+            part = codes[j: j + n]
+            valid &= part < 4
+            index = index * 4 + np.minimum(part, 3)
+        counts = np.bincount(seq_of[:n][valid] * 4 ** k + index[valid], minlength=n_seq * 4 ** k)
+        counts = counts.reshape(n_seq, 4 ** k).astype(np.float64)
+        totals = counts.sum(axis=1)
+        block = np.full((n_seq, 4 ** k), 0.5 ** k)
+        some = totals > 0
+        block[some] = np.sqrt(counts[some] / totals[some, None])
+        blocks.append(block)
+        if k == KMERS[0]:
+            has = some
+    rows = np.concatenate(blocks, axis=1) / math.sqrt(len(KMERS))
+    rows[~has] = 0.0
+    return rows, has
+
+
+def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=1024):
     """Mean Euclidean distance of each query to its k nearest reference rows."""
     k = min(k, len(reference))
     out = np.empty(len(queries))
@@ -297,12 +322,15 @@ class Domain:
                     f"training sequences (over {_nt(self.high)})")
         return None
 
-    def distances(self, sequences):
-        """Composition distance of each sequence (NaN without any A/C/G/U)."""
-        prof, ok = profiles(sequences)
+    def distances(self, sequences, block=2048):
+        """Composition distance of each sequence (NaN without any A/C/G/U); ``block`` sequences at a
+        time, so memory stays small whatever the number of sequences."""
         dist = np.full(len(sequences), np.nan)
-        if ok.any():
-            dist[ok] = _knn_distance(prof[ok], self.reference, self.neighbours)
+        for start in range(0, len(sequences), block):
+            prof, ok = profiles(sequences[start: start + block])
+            if ok.any():
+                part = dist[start: start + block]
+                part[ok] = _knn_distance(prof[ok], self.reference, self.neighbours)
         return dist
 
     def assess(self, sequences=None, lengths=None):

@@ -91,6 +91,13 @@ class OnnxModel:
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for bad files
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(self.path, f"not a readable ONNX model ({reason[:200]})") from None
+        if provider == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            # onnxruntime-gpu lists CUDA as available without a usable GPU, then runs on the CPU
+            raise RnalocError(
+                "--provider cuda: ONNX Runtime could not start CUDA (no GPU or NVIDIA driver visible, or "
+                "CUDA libraries missing); in a container give it the GPU (docker --gpus all, "
+                "apptainer --nv), or use --provider auto or cpu"
+            )
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in REQUIRED_META if k not in meta]
         inputs = {i.name for i in self.session.get_inputs()}
