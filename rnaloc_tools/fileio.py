@@ -228,8 +228,16 @@ def _escape_arg(arg):
     return "$'" + "".join(out) + "'"
 
 
+#: Workflow systems whose real command lines hold job paths (Galaxy) set this to the command
+#: as the user would type it (dataset names, the options they chose); ``#`` lines show it.
+COMMAND_LINE_ENV = "RNALOC_COMMAND_LINE"
+
+
 def command_line():
-    """The command line that is running, quoted for a shell, on one line."""
+    """The command line that is running, quoted for a shell, on one line; or $RNALOC_COMMAND_LINE."""
+    shown = " ".join(os.environ.get(COMMAND_LINE_ENV, "").split())
+    if shown:
+        return shown
     argv = list(sys.argv)
     if argv:
         argv[0] = os.path.basename(argv[0])
