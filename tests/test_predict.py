@@ -223,6 +223,25 @@ def test_cuda_provider_when_absent(cli, model, test_data, tmp_path):
     assert "no CUDA provider" in line
 
 
+def test_cuda_provider_that_falls_back_to_cpu(cli, model, test_data, tmp_path, monkeypatch):
+    """onnxruntime-gpu without a usable GPU lists CUDA, then quietly runs on the CPU: --provider cuda refuses."""
+    import onnxruntime
+
+    real_session = onnxruntime.InferenceSession
+
+    def cpu_only_session(path, options=None, providers=None):
+        assert providers == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return real_session(path, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", cpu_only_session)
+    line = _fails(cli, tmp_path, test_data / "example-miRNA.fa", "--model", model, "--provider", "cuda")
+    assert "could not start CUDA" in line and "--gpus all" in line
+    out = tmp_path / "auto.tsv"  # auto takes the CPU, and says so
+    result = cli("predict", test_data / "example-miRNA.fa", "--model", model, "-o", out)
+    assert result.exit_code == 0 and "CPUExecutionProvider" in result.stderr
+
+
 def test_illegal_letters(cli, model, tmp_path):
     fasta = tmp_path / "in.fa"
     fasta.write_text(">s1\nACGUXX\n")
