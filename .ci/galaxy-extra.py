@@ -37,7 +37,7 @@ def run_split(gi, history_id, input_id, model_id, attention=False):
         "input": {"src": "hda", "id": input_id},
         "model|source": "history",
         "model|onnx": {"src": "hda", "id": model_id},
-        "provider": "cpu",
+        "advanced|provider": "cpu",
     }
     if attention:
         inputs["optional_outputs"] = ["attention"]

@@ -137,8 +137,16 @@ def file_sha256(path, block=1 << 22):
     return digest.hexdigest()
 
 
+#: Workflow systems whose real command lines hold job paths (Galaxy) set this to the command
+#: as the user would type it (dataset names, the options they chose); ``#`` lines show it.
+COMMAND_LINE_ENV = "RNALOC_COMMAND_LINE"
+
+
 def command_line():
-    """The command line that is running, quoted for a shell."""
+    """The command line that is running, quoted for a shell; or $RNALOC_COMMAND_LINE, on one line."""
+    shown = " ".join(os.environ.get(COMMAND_LINE_ENV, "").split())
+    if shown:
+        return shown
     argv = list(sys.argv)
     if argv:
         argv[0] = os.path.basename(argv[0])

@@ -52,12 +52,13 @@ def read_fasta_handle(text, source):
         raise InputError(source, "duplicate id", seen.duplicate)
 
 
-def read_records(path):
+def read_records(path, source=None):
     """Yield :class:`Record` objects from FASTA or a dataset TSV (path, ``-`` or ``.gz``).
 
-    The format is recognised from the content, so pipes work without a flag.
+    The format is recognised from the content, so pipes work without a flag. ``source``
+    names the input in errors (default: the path; e.g. ``<stdin>`` for a copy of stdin).
     """
-    source = display_name(path)
+    source = source or display_name(path)
     handle = open_binary_input(path)
     fmt = sniff_format(handle, source)
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict")

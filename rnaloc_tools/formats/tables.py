@@ -135,9 +135,10 @@ def read_dataset(path, require=DATASET_COLUMNS, labels=None):
             raise InputError(source, f"not a text file ({exc.reason})") from None
 
 
-def write_table(df, path, tool, header=()):
-    """Write ``df`` as TSV with the earlier ``#`` lines plus this tool's provenance, atomically."""
+def write_table(df, path, tool, header=(), comments=True, notes=()):
+    """Write ``df`` as TSV with the earlier ``#`` lines, this tool's provenance and its ``notes``
+    (more ``#`` lines), atomically. ``comments=False`` writes no ``#`` lines at all."""
     with atomic_output(path, "w") as out:
-        for line in list(header) + provenance_lines(tool):
+        for line in (list(header) + provenance_lines(tool) + list(notes)) if comments else ():
             out.write(line + "\n")
         df.to_csv(out, sep="\t", index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
