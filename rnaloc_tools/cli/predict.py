@@ -6,7 +6,8 @@ from .. import RNA_TYPES
 from ..embed import DEFAULT_CHUNK_NT
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
 from ..routing import NoRnaType, canonical_rna_type
-from ._util import encoding_options, input_argument, output_option
+from . import tool
+from ._util import InputFile, OutputFile, encoding_options, input_argument, output_option
 
 
 def _rna_type(ctx, param, value):
@@ -19,9 +20,9 @@ def _rna_type(ctx, param, value):
     return canonical
 
 
-@click.command(name="predict")
+@tool("predict")
 @input_argument()
-@click.option("-m", "--model", type=click.Path(dir_okay=False), default=None,
+@click.option("-m", "--model", type=InputFile(allow_dash=False), default=None,
               help="ONNX model from `rnaloc export-onnx` (default: the bundled model of --rna-type).")
 @click.option("--rna-type", default=None, callback=_rna_type, metavar="[" + "|".join(RNA_TYPES) + "]",
               help="Use the bundled default model of this RNA type (or check that --model predicts it). "
@@ -33,9 +34,9 @@ def _rna_type(ctx, param, value):
 @output_option(required=False, help="Predictions TSV to write [default: stdout].")
 @click.option("--no-header", is_flag=True,
               help="Write no '#' lines (provenance, model identity) before the column names.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OutputFile(allow_dash=False), default=None,
               help="Also draw the predicted classes' probabilities, in and out of the applicability domain (PNG).")
-@click.option("--attention", "attention_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--attention", "attention_path", type=OutputFile(), default=None,
               help="Also write per-nucleotide attention (NPZ, for `rnaloc motifs`).")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", show_default=True,
               help="ONNX Runtime provider (auto: CUDA when onnxruntime-gpu has it, else CPU).")
