@@ -65,7 +65,7 @@ CALIBRATION_GRID = np.unique(np.round(np.concatenate([np.arange(0, 95, 5.0), np.
 _SCALE = 255.0
 IN, OUT, UNKNOWN = "yes", "no", "unknown"
 
-_CODE = np.full(256, 4, dtype=np.int64)
+_CODE = np.full(256, 4, dtype=np.int8)
 for _i, _b in enumerate(b"ACGU"):
     _CODE[_b] = _i
 _CODE[ord("T")] = 3
@@ -79,7 +79,7 @@ def kmer_profile(seq):
 
 
 #: Nucleotides whose k-mers are counted at once (bounds the memory of :func:`profiles`).
-_BLOCK_NT = 1 << 21
+_BLOCK_NT = 1 << 19
 
 
 def profiles(sequences):
@@ -87,7 +87,7 @@ def profiles(sequences):
 
     A block without any k-mer (a sequence shorter than k, or only ambiguity codes there)
     sits at the centre of its simplex. Vectorised over the sequences (a block of about
-    two million nucleotides at a time); each row depends on its own sequence only.
+    half a million nucleotides at a time); each row depends on its own sequence only.
     """
     sequences = list(sequences)
     rows = np.zeros((len(sequences), _DIM))
@@ -108,7 +108,7 @@ def _profiles_block(sequences):
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     codes = _CODE[np.frombuffer("".join(sequences).upper().encode("ascii", "replace"), dtype=np.uint8)]
     total = len(codes)
-    seq_of = np.repeat(np.arange(n_seq), lengths)
+    seq_of = np.repeat(np.arange(n_seq, dtype=np.int64), lengths)
     end_of = np.repeat(np.cumsum(lengths), lengths)  # one past the last position of each position's sequence
     blocks, has = [], np.zeros(n_seq, dtype=bool)
     for k in KMERS:
@@ -133,7 +133,7 @@ def _profiles_block(sequences):
     return rows, has
 
 
-def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=2048):
+def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=1024):
     """Mean Euclidean distance of each query to its k nearest reference rows."""
     k = min(k, len(reference))
     out = np.empty(len(queries))
@@ -322,12 +322,15 @@ class Domain:
                     f"training sequences (over {_nt(self.high)})")
         return None
 
-    def distances(self, sequences):
-        """Composition distance of each sequence (NaN without any A/C/G/U)."""
-        prof, ok = profiles(sequences)
+    def distances(self, sequences, block=2048):
+        """Composition distance of each sequence (NaN without any A/C/G/U); ``block`` sequences at a
+        time, so memory stays small whatever the number of sequences."""
         dist = np.full(len(sequences), np.nan)
-        if ok.any():
-            dist[ok] = _knn_distance(prof[ok], self.reference, self.neighbours)
+        for start in range(0, len(sequences), block):
+            prof, ok = profiles(sequences[start: start + block])
+            if ok.any():
+                part = dist[start: start + block]
+                part[ok] = _knn_distance(prof[ok], self.reference, self.neighbours)
         return dist
 
     def assess(self, sequences=None, lengths=None):

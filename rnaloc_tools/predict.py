@@ -37,6 +37,7 @@ import pandas as pd
 from . import RNA_TYPES
 from .errors import InputError, RnalocError
 from .formats import ATTENTION_FORMAT, EmbeddingStore, EmbeddingWriter, check_same_encoder
+from .formats.meta import check_classes, check_rna_type, optional_str, parse_json_object, positive_int
 from .model.batching import bucket_batches, pad_batch, pair_cap
 from .model.metrics import predicted_class
 from .progress import progress
@@ -103,17 +104,29 @@ class OnnxModel:
         inputs = {i.name for i in self.session.get_inputs()}
         if missing or inputs != {"embeddings", "lengths"}:
             raise InputError(self.path, "not an rnaloc model (made by `rnaloc export-onnx`): its metadata or inputs are missing")
-        try:
-            self.classes = tuple(json.loads(meta["classes"]))
-            self.encoder = json.loads(meta["encoder"])
-            self.max_length = json.loads(meta.get("max_length", "null"))
-        except json.JSONDecodeError as exc:
-            raise InputError(self.path, f"corrupt model metadata ({exc})") from None
-        self.rna_type = meta["rna_type"]
+        parsed = {}
+        for key, default in (("classes", None), ("max_length", "null")):
+            try:
+                parsed[key] = json.loads(meta.get(key, default))
+            except json.JSONDecodeError as exc:
+                raise InputError(self.path, f"corrupt model metadata: {key} is not JSON ({exc})") from None
+        classes, self.max_length = parsed["classes"], parsed["max_length"]
+        # every value is checked before use: class names reach tables and file names (motif logos)
+        self.rna_type = check_rna_type(meta["rna_type"], self.path)
+        self.classes = check_classes(classes, self.rna_type, self.path)
+        self.encoder = parse_json_object(meta["encoder"], self.path, "model metadata (encoder)")
+        self.max_length = positive_int(self.max_length, self.path, "max_length")
+        optional_str(self.encoder.get("encoder"), self.path, "encoder.encoder")
         self.meta = dict(meta)
         tie = meta.get("tie_class", self.classes[0])
         self.tie_class = self.classes.index(tie) if tie in self.classes else 0
-        self.dim = int(self.encoder["dim"])
+        self.dim = positive_int(self.encoder.get("dim"), self.path, "encoder.dim", optional=False)
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if "probabilities" not in outputs or "attention" not in outputs:
+            raise InputError(self.path, "not an rnaloc model: its outputs are not 'probabilities' and 'attention'")
+        width = outputs["probabilities"][-1] if outputs["probabilities"] else None
+        if isinstance(width, int) and width != len(self.classes):
+            raise InputError(self.path, f"corrupt model: {width} probability outputs for {len(self.classes)} classes")
         self.quadratic = meta.get("quadratic_in_length", "false") == "true"
         self.sha256 = file_sha256(self.path)
         self.provider = self.session.get_providers()[0]
@@ -139,6 +152,20 @@ class OnnxModel:
 
             self._pieces = KmerPieces.build(self.path, self.meta, self.make_session)
         return self._pieces
+
+
+#: How far a row of probabilities may be from summing to 1 (float32 softmax: ~1e-7).
+PROBABILITY_TOLERANCE = 1e-3
+
+
+def check_probabilities(probs, source, ids):
+    """Refuse model outputs that are not probabilities: values outside 0..1, or rows not summing to 1."""
+    tol = PROBABILITY_TOLERANCE
+    bad = ((probs < -tol) | (probs > 1 + tol)).any(axis=1) | (np.abs(probs.sum(axis=1) - 1) > tol)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(source, f"the model's outputs are not probabilities ({', '.join(f'{v:.4g}' for v in probs[i])}: "
+                         "values outside 0..1, or not summing to 1): not a model made by `rnaloc export-onnx`", ids[i])
 
 
 def load_model(model=None, rna_type=None, *, provider="auto", threads=None):
@@ -264,6 +291,7 @@ class Predictor:
         if not np.isfinite(probs).all():
             bad = ids[int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])]
             raise InputError(self.source, "the model gave non-finite probabilities (corrupt embeddings?)", bad)
+        check_probabilities(probs, model.path, ids)
         return ChunkResult(self.rows(ids, probs), probs, weights)
 
     def _failure(self, exc, n, positions, rid):

@@ -5,15 +5,26 @@ import click
 from .. import RNA_TYPES
 from ..embed import DEFAULT_CHUNK_NT
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
-from ..routing import NoRnaType
-from ._util import encoding_options, input_argument, output_option
+from ..routing import NoRnaType, canonical_rna_type
+from . import tool
+from ._util import InputFile, OutputFile, encoding_options, input_argument, output_option
 
 
-@click.command(name="predict")
+def _rna_type(ctx, param, value):
+    """--rna-type in any case (mirna, LNCRNA) -> the package's spelling."""
+    if value is None:
+        return None
+    canonical = canonical_rna_type(value)
+    if canonical is None:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(RNA_TYPES)} (any case)")
+    return canonical
+
+
+@tool("predict")
 @input_argument()
-@click.option("-m", "--model", type=click.Path(dir_okay=False), default=None,
+@click.option("-m", "--model", type=InputFile(allow_dash=False), default=None,
               help="ONNX model from `rnaloc export-onnx` (default: the bundled model of --rna-type).")
-@click.option("--rna-type", type=click.Choice(RNA_TYPES, case_sensitive=False), default=None,
+@click.option("--rna-type", default=None, callback=_rna_type, metavar="[" + "|".join(RNA_TYPES) + "]",
               help="Use the bundled default model of this RNA type (or check that --model predicts it). "
               "Without --rna-type and --model, each row of a dataset TSV goes to the bundled model of its "
               "own rna_type.")
@@ -23,9 +34,9 @@ from ._util import encoding_options, input_argument, output_option
 @output_option(required=False, help="Predictions TSV to write [default: stdout].")
 @click.option("--no-header", is_flag=True,
               help="Write no '#' lines (provenance, model identity) before the column names.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", "plot_path", type=OutputFile(allow_dash=False), default=None,
               help="Also draw the predicted classes' probabilities, in and out of the applicability domain (PNG).")
-@click.option("--attention", "attention_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--attention", "attention_path", type=OutputFile(), default=None,
               help="Also write per-nucleotide attention (NPZ, for `rnaloc motifs`).")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", show_default=True,
               help="ONNX Runtime provider (auto: CUDA when onnxruntime-gpu has it, else CPU).")

@@ -51,6 +51,10 @@ def read_table_handle(text, source, require=()):
     body.extend(lines)
     if not body or not body[0].strip():
         raise InputError(source, "empty table: no header row")
+    names = [c.strip() for c in body[0].rstrip("\r\n").split("\t")]
+    dup = next((c for i, c in enumerate(names) if c in names[:i]), None)
+    if dup is not None:  # pandas would rename the second one (label.1) and read the first silently
+        raise InputError(source, f"duplicate column {dup!r} in the header", line=len(header) + 1)
     try:
         df = pd.read_csv(
             io.StringIO("".join(body)),
