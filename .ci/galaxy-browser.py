@@ -240,10 +240,18 @@ def check_predict(b, args, fasta):
     missing = [r[0] for r in expected[1:] if r[0] not in by_id]
     if missing:
         raise AssertionError(f"predictions table in the page lacks {missing}; it shows {rows[:3]}")
-    col = header.index("prediction")
-    wrong = [(r[0], by_id[r[0]]) for r in expected[1:] if r[col] not in by_id[r[0]]]
+    page_header = by_id.get("id", [])
+    absent = [name for name in header if name not in page_header]
+    if absent:
+        raise AssertionError(f"the page's table lacks the columns {absent} (it shows {page_header})")
+    wrong = [
+        (r[0], name, by_id[r[0]][page_header.index(name)], r[header.index(name)])
+        for r in expected[1:]
+        for name in ("prediction", "confidence", "in_domain")
+        if name in header and by_id[r[0]][page_header.index(name)] != r[header.index(name)]
+    ]
     if wrong:
-        raise AssertionError(f"predictions in the page differ from a local run: {wrong[:3]}")
+        raise AssertionError(f"predictions in the page differ from a local run (id, column, page, local): {wrong[:3]}")
     print(f"galaxy-browser: predict table in the page: {len(expected) - 1} rows, each as a local run", flush=True)
 
 

@@ -29,9 +29,9 @@ MUTATIONS = [
      "rnaloc_tools/predict.py", r"np\.minimum\(([\w.]+), ([\w.]+)\.max_length\) if \2\.max_length else \1", r"\1",
      ["tests/test_promises.py::test_a_max_len_model_predicts_long_sequences_as_their_first_n_nucleotides"]),
     ("atomic_path writes straight to the destination (no temporary file, no rename)",
-     "rnaloc_tools/fileio.py", r"(def atomic_path\(path[^)]*\):\n(?:    .*\n|\n)*?    \"\"\"(?:.|\n)*?\"\"\"\n)",
-     r"\1    yield os.fspath(path)\n    return\n",
-     ["tests/test_full_disk.py", "tests/test_embed.py::test_sigint_leaves_no_partial_npz"]),
+     "rnaloc_tools/fileio.py", r"tmp = _mkstemp_beside\(path\)", "tmp = path",
+     ["tests/test_promises.py::test_a_failed_overwrite_on_a_full_disk_keeps_the_previous_file",
+      "tests/test_embed.py::test_sigint_leaves_no_partial_npz"]),
     ("--long windows keeps the last window instead of averaging the overlaps",
      "rnaloc_tools/embed.py", r"total\[start:end\] \+= mat\n(\s+)count\[start:end\] \+= 1",
      r"total[start:end] = mat\n\1count[start:end] = 1",
@@ -53,6 +53,9 @@ def run(name, rel, pattern, replacement, tests):
                 dest.symlink_to(src.readlink())
             elif src.is_file():
                 shutil.copy2(src, dest)
+        absent = [t for t in tests if not (Path(tmp) / t.split("::")[0]).is_file()]
+        if absent:
+            return "MISSING", f"no such test file: {', '.join(absent)}"
         path = Path(tmp) / rel
         source = path.read_text()
         mutated, n = re.subn(pattern, replacement, source, count=1)
@@ -66,6 +69,8 @@ def run(name, rel, pattern, replacement, tests):
                               cwd=tmp, capture_output=True, text=True, env=env)
         if done.returncode == 0:
             return "SURVIVED", "every test passed"
+        if done.returncode != 1:  # 2-5: interrupted, internal error, usage error, no tests collected
+            return "BROKEN", f"pytest exit {done.returncode}: {done.stdout.strip().splitlines()[-1:]}"
         failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
         return "caught", (failed[0] if failed else done.stdout.strip().splitlines()[-1])[:300]
 

@@ -46,6 +46,11 @@ CLASS_MEANING = {
     ),
 }
 
+LABEL_SOURCES = {
+    "rnalocate": "RNALocate, curated literature",
+    "fractionation": "cell fractionation (lncATLAS, RNAlight)",
+}
+
 METRICS = (("ACC", "accuracy"), ("MCC", "MCC"), ("AUROC", "AUROC"))
 
 
@@ -90,7 +95,7 @@ def bundled_models():
             label_source = card.get("label_source")
             title = f"{rna_type} ({' / '.join(card['classes'])})"
             if label_source:
-                title += f", labels: {label_source}"
+                title += f", labels: {LABEL_SOURCES.get(label_source, label_source)}"
             lines.append(f"**{title}** (``{name}.onnx``)")
             lines.append("")
             what = (
@@ -101,16 +106,27 @@ def bundled_models():
             )
             data = ", ".join(training.get("data", [])) or "?"
             lines.append(what + f"Trained on {training.get('n_sequences', '?'):,} sequences ({data}).")
+            labels = card.get("label_definition") or training.get("label_definition")
+            if labels:
+                lines.append(f"- *Labels*: {labels}.")
             meaning = card.get("classes_meaning") or CLASS_MEANING.get(rna_type)
             if meaning:
                 lines.append(f"- *Classes*: {meaning}")
             cv = training.get("cv", {})
             scheme = training.get("cv_scheme", "cross-validation")
             row = ", ".join(f"{label} {_fmt(_metric(cv, key))}" for key, label in METRICS)
-            lines.append(f"- *How good* ({scheme}; mean ± sd over folds): {row}.")
+            if "mean" not in scheme:
+                scheme += "; mean ± sd over folds"
+            lines.append(f"- *How good* ({scheme}): {row}.")
             for base, block in _baselines(card).items():
                 row = ", ".join(f"{label} {_fmt(_metric(block, key))}" for key, label in METRICS)
                 lines.append(f"  Baseline *{base}* on the same folds: {row}.")
+            versus = card.get("versus_length") or training.get("versus_length")
+            if versus:
+                lines.append(f"- *Against length alone*: {versus}.")
+            use = card.get("intended_use") or training.get("intended_use")
+            if use:
+                lines.append(f"- *Intended use*: {use}")
             lines.append("")
     lines.append(
         "These are cross-validated numbers on the training data, not a guarantee for your sequences: "

@@ -643,14 +643,14 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
             if is_npz(input):
                 raise NoRnaType(NO_TYPE_HINT)
             path = stack.enter_context(_spooled(input)) if is_stdio(input) else input
-            used = [load_model(None, t, provider=provider, threads=threads) for t in _types_present(path, source)]
+            used = [_load(None, t, label_source, provider, threads) for t in _types_present(path, source)]
             predictor = RoutedPredictor(
                 {m.rna_type: TrustedPredictor(make_predictor(m, provider=provider, batch_size=batch_size,
                                                              threads=threads, source=source, **encoding), tally)
                  for m in used}, source)
             reading = read_records(path, source=source)
         else:
-            loaded = load_model(model, rna_type, provider=provider, threads=threads)
+            loaded = _load(model, rna_type, label_source, provider, threads)
             used = [loaded]
             path = input
             if is_npz(input):
@@ -688,6 +688,12 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
     if plot_path is not None:
         plot_probabilities(tally.points(), plot_path)
     return sink
+
+
+def _load(model, rna_type, label_source, provider, threads):
+    """:func:`load_model`, passing the label source (bundled lncRNA models) only where one is chosen."""
+    chosen = {"label_source": label_source} if label_source and model is None and rna_type == "lncRNA" else {}
+    return load_model(model, rna_type, provider=provider, threads=threads, **chosen)
 
 
 @contextlib.contextmanager

@@ -179,14 +179,11 @@ def plot_probabilities(points, path):
 
     ``points``: a frame with ``rna_type``, ``probability`` (of the predicted class) and ``in_domain``
     (:meth:`Tally.points`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from .fileio import atomic_path
+    from .model.plots import _pyplot, save_png
 
+    plt = _pyplot()
     p = points["probability"].to_numpy(dtype=np.float64)
     types = list(dict.fromkeys(points["rna_type"].astype(str))) or ["no sequences"]
     fig, axes = plt.subplots(1, len(types), figsize=(5.5 * len(types), 4), squeeze=False)
@@ -211,6 +208,5 @@ def plot_probabilities(points, path):
                title=f"{rna_type}: {int(rows.sum())} predictions")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    save_png(fig, path)
     plt.close(fig)

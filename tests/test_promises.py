@@ -268,3 +268,26 @@ def test_a_failed_overwrite_on_a_full_disk_keeps_the_previous_file(tmp_path, tes
     assert "no space left on device" in errors[0].lower() and "unexpected" not in errors[0], errors[0]
     # it names the file it could not write: the output, or (train) a file of its report folder
     assert str(target) in errors[0] or target.name in errors[0] or str(target.parent) in errors[0], errors[0]
+# --- an output folder nobody can write into (root included) -------------------------------------
+
+@pytest.mark.parametrize("tool", ["embed", "predict", "train-report", "motifs"])
+def test_a_read_only_output_folder_is_refused_before_the_work(cli, test_data, tmp_path, read_only_folder, tool):
+    fasta = test_data / "example-miRNA.fa"
+    if tool == "embed":
+        argv = ["embed", fasta, "--encoder", "one-hot", "-o", read_only_folder / "e.npz"]
+    elif tool == "predict":
+        argv = ["predict", fasta, "--rna-type", "miRNA", "-o", read_only_folder / "p.tsv"]
+    elif tool == "motifs":
+        argv = ["motifs", "--rna-type", "miRNA", fasta, "-o", read_only_folder / "motifs"]
+    else:
+        npz = tmp_path / "e.npz"
+        assert cli("embed", test_data / "model-miRNA.tsv", "--encoder", "one-hot", "-o", npz).exit_code == 0
+        argv = ["train", test_data / "model-miRNA.tsv", npz, "--folds", "0", "--epochs", "1",
+                "-o", tmp_path / "m.pt", "--report-dir", read_only_folder / "report"]
+    result = cli(*argv)
+    command = argv[0]
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert result.exit_code == 1, result.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"rnaloc {command}: error: ") and "writ" in errors[0], result.stderr
+    assert list(read_only_folder.iterdir()) == []
+    assert not (tmp_path / "m.pt").exists()  # train: nothing written elsewhere either

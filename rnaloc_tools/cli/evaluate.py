@@ -1,11 +1,9 @@
 """rnaloc evaluate: predictions TSV + labelled dataset TSV -> metrics TSV (+ baselines, plots)."""
 
 import logging
-import os
 
 import click
 
-from ..errors import RnalocError
 from ..fileio import check_writable, make_output_dir
 from ..formats import write_table
 from ..model.evaluation import evaluate_predictions, summary_line
@@ -13,18 +11,6 @@ from . import tool
 from ._util import InputFile, OutputFolder, output_option, seed_option
 
 log = logging.getLogger("rnaloc")
-
-
-def _check_plot_folder(folder):
-    """The --plots folder: an existing writable folder, or one to make in an existing writable folder."""
-    folder = os.path.abspath(folder)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise RnalocError(f"{folder}: cannot write the plots: it is a file, not a folder")
-    probe = folder if os.path.isdir(folder) else os.path.dirname(folder)
-    if not os.path.isdir(probe):
-        raise RnalocError(f"{folder}: cannot write the plots: folder {probe} does not exist")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise RnalocError(f"{folder}: cannot write the plots: folder {probe} is not writable")
 
 
 @tool("evaluate")
@@ -63,8 +49,6 @@ def command(predictions, dataset, output, baseline_train, plots, n_bootstrap, se
     if [predictions, dataset, baseline_train].count("-") > 1:
         raise click.BadParameter("only one input can be stdin")
     check_writable(output)
-    if plots is not None:
-        _check_plot_folder(plots)
     result = evaluate_predictions(predictions, dataset, baseline_train=baseline_train, n_bootstrap=n_bootstrap,
                                   seed=seed)
     log.info("%s", summary_line(result))
