@@ -28,6 +28,13 @@ included) and scored on its held-out part, beside the model; per fold, the
 paired difference model minus length (accuracy, MCC, AUROC) is recorded too. The
 length is the whole sequence's, not the ``max_len`` crop.
 
+Memory: the embeddings are never loaded as a whole. :class:`StoredMatrices` keeps
+ids and lengths, and each batch reads its rows from the NPZ memory map when it is
+built (the store releases the pages it read), so peak memory does not grow with
+the number of sequences. Device: ``cfg.device`` (``cpu`` or ``cuda``); on CUDA the
+forward passes run under autocast (bf16 where supported, else fp16 with a
+gradient scaler), the loss and the weights stay fp32.
+
 With the same seed and inputs, CPU training is bit-for-bit repeatable:
 :func:`init` seeds torch and numpy generators and turns on
 ``torch.use_deterministic_algorithms``; every fit re-seeds from (seed, run).
