@@ -103,20 +103,6 @@ def init(seed, deterministic=True, device="cpu"):
         torch.use_deterministic_algorithms(deterministic)
 
 
-def resolve_device(device):
-    """``auto``: CUDA when torch sees a GPU, else CPU; ``cuda`` without one is a clear error."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RnalocError(
-            f"--device cuda: CUDA is not available (torch {torch.__version__}, "
-            f"{'a CPU-only build' if torch.version.cuda is None else 'no GPU visible'}); use --device cpu or auto"
-        )
-    if device not in ("cpu", "cuda"):
-        raise RnalocError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return device
-
-
 def autocast_dtype(device):
     """Mixed precision of a training step: bf16 on a GPU that has it, else fp16 (with loss scaling); none on CPU."""
     if device != "cuda":
