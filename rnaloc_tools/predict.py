@@ -37,6 +37,7 @@ import pandas as pd
 from . import RNA_TYPES
 from .errors import InputError, RnalocError
 from .formats import ATTENTION_FORMAT, EmbeddingStore, EmbeddingWriter, check_same_encoder
+from .formats.sequences import is_npz  # the one sniffer of every tool
 from .formats.meta import check_classes, check_rna_type, optional_str, parse_json_object, positive_int
 from .model.batching import bucket_batches, pad_batch, pair_cap
 from .model.metrics import predicted_class
@@ -494,11 +495,6 @@ def _log_embedding(predictor):
     log.debug("embedded %d sequences (%d nt) with %s", stats.sequences, stats.nucleotides, predictor.encoder.name)
 
 
-def is_npz(path):
-    if path == "-" or not os.path.isfile(path):
-        return False
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PK\x03\x04"
 
 
 def onehot_sequences(mats):

@@ -2,6 +2,7 @@
 
 import codecs
 import io
+import os
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
@@ -90,6 +91,17 @@ def sniff(handle, source):
             source, "not FASTA (no line starting with '>') nor a dataset TSV (no tab-separated header)"
         )
     return fmt, io.BufferedReader(_Replay(head, handle), buffer_size=_CHUNK)
+
+
+def is_npz(path):
+    """Whether ``path`` is an NPZ (a zip: embeddings or attention) rather than FASTA or a TSV.
+
+    Part of the one sniffer: tools that take sequences or embeddings (predict)
+    ask this first, then :func:`sniff` for text."""
+    if is_stdio(path) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
 
 
 def sniff_format(handle, source):
