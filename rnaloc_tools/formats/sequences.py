@@ -9,7 +9,7 @@ from Bio.SeqIO.FastaIO import SimpleFastaParser
 from ..errors import InputError
 from ..fileio import display_name, is_stdio, open_binary_input
 from ..seqs import Record, SeenIds, normalize
-from .tables import read_dataset_handle
+from .tables import iter_dataset_records
 
 
 #: Bytes read at a time while sniffing; a first significant line longer than _MAX_FIRST_LINE is not a header.
@@ -146,8 +146,7 @@ def read_records(path, source=None):
         if fmt == "fasta":
             yield from read_fasta_handle(text, source)
         else:
-            dataset = read_dataset_handle(text, source, require=("id", "sequence"))
-            yield from dataset.records()
+            yield from iter_dataset_records(text, source, require=("id", "sequence"))
     except UnicodeDecodeError as exc:
         raise InputError(source, f"not a text file ({exc.reason})") from None
     finally:
