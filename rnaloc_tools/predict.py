@@ -111,16 +111,17 @@ class OnnxModel:
         return self.session.run(["probabilities", "attention"], {"embeddings": x, "lengths": lengths})
 
 
-def load_model(model=None, rna_type=None, *, provider="auto", threads=None):
-    """An :class:`OnnxModel` from a path, or the bundled model of ``rna_type``."""
+def load_model(model=None, rna_type=None, *, provider="auto", threads=None, label_source=None):
+    """An :class:`OnnxModel` from a path, or the bundled model of ``rna_type`` trained on ``label_source``
+    labels (None: the default, RNALocate; "fractionation" exists for lncRNA)."""
     if isinstance(model, OnnxModel):
         return model
     if model is None:
-        from .bundled import bundled_model
+        from .bundled import LABEL_SOURCES, bundled_model_path
 
         if rna_type is None:
             raise RnalocError("give a model (--model MODEL.onnx) or an rna_type for the bundled model (--rna-type)")
-        model = bundled_model(rna_type)
+        model = bundled_model_path(rna_type, label_source or LABEL_SOURCES[0])
     loaded = OnnxModel(model, provider=provider, threads=threads)
     if rna_type is not None and loaded.rna_type != rna_type:
         raise RnalocError(f"{loaded.path}: the model predicts {loaded.rna_type}, not {rna_type}")
@@ -227,7 +228,7 @@ def is_npz(path):
 
 
 def predict_file(input, output, *, model=None, rna_type=None, attention_path=None, provider="auto",
-                 batch_size=DEFAULT_BATCH_SIZE, threads=None, **encoding):
+                 batch_size=DEFAULT_BATCH_SIZE, threads=None, label_source=None, **encoding):
     """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ)."""
     from .fileio import check_writable, display_name
     from .formats import read_records, write_table
@@ -235,7 +236,7 @@ def predict_file(input, output, *, model=None, rna_type=None, attention_path=Non
     check_writable(output)
     if attention_path is not None:
         check_writable(attention_path)
-    loaded = load_model(model, rna_type, provider=provider, threads=threads)
+    loaded = load_model(model, rna_type, provider=provider, threads=threads, label_source=label_source)
     if is_npz(input):
         frame = predict_store(EmbeddingStore(input), loaded, attention_path=attention_path, batch_size=batch_size,
                               source=display_name(input))

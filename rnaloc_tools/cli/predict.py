@@ -3,6 +3,7 @@
 import click
 
 from .. import RNA_TYPES
+from ..bundled import LABEL_SOURCES
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
 from ._util import encoding_options, input_argument, output_option
 
@@ -13,6 +14,9 @@ from ._util import encoding_options, input_argument, output_option
               help="ONNX model from `rnaloc export-onnx` (default: the bundled model of --rna-type).")
 @click.option("--rna-type", type=click.Choice(RNA_TYPES), default=None,
               help="Use the bundled default model of this RNA type (or check that --model predicts it).")
+@click.option("--label-source", type=click.Choice(LABEL_SOURCES), default=None,
+              help="lncRNA only: the bundled model trained on RNALocate labels (curated literature; "
+                   "default) or on cell-fractionation labels (lncATLAS, as in RNAlight).")
 @output_option(required=False, help="Predictions TSV to write [default: stdout].")
 @click.option("--attention", "attention_path", type=click.Path(dir_okay=False), default=None,
               help="Also write per-nucleotide attention (NPZ, for `rnaloc motifs`).")
@@ -21,7 +25,7 @@ from ._util import encoding_options, input_argument, output_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Sequences per batch (sorted by length).")
 @encoding_options
-def command(input, model, rna_type, output, attention_path, provider, batch_size, weights, long_policy,
+def command(input, model, rna_type, label_source, output, attention_path, provider, batch_size, weights, long_policy,
             toks_per_batch, device, precision, threads):
     """Predict the localization of the sequences in INPUT.
 
@@ -34,13 +38,19 @@ def command(input, model, rna_type, output, attention_path, provider, batch_size
     \b
     Examples:
       rnaloc predict my.fa --rna-type lncRNA
+      rnaloc predict my.fa --rna-type lncRNA --label-source fractionation
       rnaloc predict my.fa --model lncRNA.onnx -o predictions.tsv --attention attention.npz
       rnaloc predict my.npz --model lncRNA.onnx --provider cpu > predictions.tsv
     """
     if model is None and rna_type is None:
         raise click.UsageError("give --model MODEL.onnx, or --rna-type for the bundled model")
+    if label_source is not None and model is not None:
+        raise click.UsageError("--label-source chooses a bundled model; it does not apply with --model")
+    if label_source is not None and rna_type not in (None, "lncRNA"):
+        raise click.UsageError(f"--label-source applies to lncRNA only (the bundled {rna_type} model has one "
+                               "label definition)")
     if attention_path == "-":
         raise click.BadParameter("an NPZ cannot be written to stdout; give a file name", param_hint="--attention")
-    predict_file(input, output or "-", model=model, rna_type=rna_type, attention_path=attention_path, provider=provider,
-                 batch_size=batch_size, threads=threads, weights=weights, long_policy=long_policy,
-                 toks_per_batch=toks_per_batch, device=device, precision=precision)
+    predict_file(input, output or "-", model=model, rna_type=rna_type, label_source=label_source,
+                 attention_path=attention_path, provider=provider, batch_size=batch_size, threads=threads,
+                 weights=weights, long_policy=long_policy, toks_per_batch=toks_per_batch, device=device, precision=precision)

@@ -6,7 +6,9 @@ unpickles code).
 """
 
 import dataclasses
+import io
 import os
+from pathlib import Path
 
 import torch
 
@@ -30,7 +32,8 @@ def _plain(value):
 
 
 def save_checkpoint(path, model, hp, *, arch, classes, rna_type, encoder, extra=None):
-    """Write the checkpoint atomically."""
+    """Write the checkpoint atomically; the same content gives the same bytes (the zip's record
+    names come from an in-memory buffer, not from the temporary file's random name)."""
     data = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
@@ -43,8 +46,10 @@ def save_checkpoint(path, model, hp, *, arch, classes, rna_type, encoder, extra=
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
     data.update(_plain(extra or {}))
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
     with atomic_path(path) as tmp:
-        torch.save(data, tmp)
+        Path(tmp).write_bytes(buffer.getvalue())
 
 
 def read_checkpoint(path):

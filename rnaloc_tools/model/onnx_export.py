@@ -55,7 +55,7 @@ def import_onnxruntime():
 
 def metadata(ckpt, source_sha256, model=None):
     """The ``metadata_props`` of the ONNX model: strings, JSON where structured."""
-    return {
+    props = {
         "rnaloc_format": "rnaloc-onnx-1",
         "rna_type": ckpt["rna_type"],
         "classes": json.dumps(list(ckpt["classes"])),
@@ -70,6 +70,9 @@ def metadata(ckpt, source_sha256, model=None):
         "quadratic_in_length": json.dumps(bool(getattr(model, "quadratic_in_length", False))),
         "tool_version": __version__,
     }
+    if ckpt.get("label_source"):  # which label definition the model learnt (bundled models: rnalocate/fractionation)
+        props["label_source"] = str(ckpt["label_source"])
+    return props
 
 
 def _inputs(lengths, dim, rng):
