@@ -24,6 +24,7 @@ setup(
         "matplotlib>=3.7",
         "logomaker>=0.8",
         "tqdm>=4.60",
+        "safetensors>=0.4",  # RNA-FM weights in the Hugging Face format (multimolecule/rnafm), read without pickle
     ],
     extras_require={
         # onnxruntime and onnxruntime-gpu cannot be installed together: choose one.
@@ -34,6 +35,7 @@ setup(
             "onnxruntime>=1.17",
             "pymemesuite>=0.1.0a4",  # MEME suite's own motif parser and FIMO, for the motifs tests
             "snakemake>=8; python_version>='3.11'",  # the sharded workflow in workflows/snakemake
+            "multimolecule>=0.2.2",  # the reference implementation the Hugging Face RNA-FM loader is tested against
         ],
     },
     entry_points={"console_scripts": ["rnaloc=rnaloc_tools.cli:main"]},

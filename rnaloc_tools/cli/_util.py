@@ -42,8 +42,9 @@ encoder_choice = click.option(
 #: policy, batching, device (predict takes the encoder from the model).
 encoding_options = _compose(
     click.option(
-        "--weights", type=click.Path(dir_okay=False), envvar=WEIGHTS_ENV, show_envvar=True,
-        help="RNA-FM checkpoint (RNA-FM_pretrained.pth), a local file; never downloaded.",
+        "--weights", type=click.Path(), envvar=WEIGHTS_ENV, show_envvar=True,
+        help="RNA-FM weights, local, never downloaded: the original RNA-FM_pretrained.pth, or a "
+        "multimolecule/rnafm download (its folder, or its model.safetensors with config.json beside it).",
     ),
     click.option(
         "--long", "long_policy", type=click.Choice(LONG_POLICIES), default="truncate", show_default=True,

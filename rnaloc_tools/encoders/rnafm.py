@@ -45,6 +45,7 @@ import math
 import os
 import pickle
 import re
+import stat
 import zipfile
 
 import numpy as np
@@ -84,17 +85,43 @@ def _short(exc, limit=160):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+WEIGHTS_FORMATS = ("rna-fm-pth", "multimolecule-safetensors")
+
+
 def _check_path(weights):
+    """(format, path): the official .pth file, or a multimolecule/rnafm folder or model.safetensors."""
+    from .rnafm_hf import HF_WHERE, looks_like_safetensors
+
     if weights is None or str(weights).strip() == "":
-        raise RnalocError(f"RNA-FM weights not given: {WHERE_TO_GET}")
+        raise RnalocError(f"RNA-FM weights not given: {WHERE_TO_GET}; or {HF_WHERE}")
     path = os.fspath(weights)
     if not os.path.exists(path):
-        raise RnalocError(f"{path}: RNA-FM weights file not found: {WHERE_TO_GET}")
-    if os.path.isdir(path):
-        raise RnalocError(f"{path}: is a folder, not the RNA-FM weights file ({WEIGHTS_FILE})")
+        raise RnalocError(f"{path}: RNA-FM weights file not found: {WHERE_TO_GET}; or {HF_WHERE}")
+    if os.path.isdir(path) or looks_like_safetensors(path):
+        return "multimolecule-safetensors", path
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise RnalocError(f"{path}: the RNA-FM weights are not a regular file (a device, FIFO or socket)")
     if not os.access(path, os.R_OK):
         raise RnalocError(f"{path}: cannot read the RNA-FM weights file (permission denied)")
-    return path
+    return "rna-fm-pth", path
+
+
+def load_weights(weights):
+    """(model, alphabet, info) from either published format; info: format, file, sha256, config."""
+    from .rnafm_hf import OPTIONAL, read_hf_checkpoint
+
+    kind, path = _check_path(weights)
+    if kind == "rna-fm-pth":
+        data, file, config, may_miss = read_checkpoint(path), path, None, ()
+    else:
+        data, file, config = read_hf_checkpoint(path)
+        may_miss = OPTIONAL
+    model, alphabet = build_model(data, file, may_miss=may_miss)
+    del data  # the model now holds the only reference to each weight
+    info = {"weights_format": kind, "weights_file": os.path.basename(file), "checkpoint_sha256": file_sha256(file)}
+    if config is not None:
+        info["weights_config_sha256"] = file_sha256(config)
+    return model, alphabet, info
 
 
 def read_checkpoint(path):
@@ -145,7 +172,7 @@ def _check_zip(path):
         raise RnalocError(f"{path}: corrupted checkpoint (checksum error in member {bad.split('/')[-1]!r})")
 
 
-def build_model(data, path):
+def build_model(data, path, may_miss=()):
     """The package's own model on a checkpoint dict, without a second copy of the weights; (model, alphabet).
 
     The package's ``load_model_and_alphabet_core`` builds a randomly initialised
@@ -174,7 +201,7 @@ def build_model(data, path):
         with torch.device("meta"):
             model, alphabet, state = fm.pretrained._load_model_and_alphabet_core_v1(data, theme="rna")
         expected = dict(model.state_dict(keep_vars=True))
-        may_miss = {"contact_head.regression.weight", "contact_head.regression.bias"}  # as the package
+        may_miss = {"contact_head.regression.weight", "contact_head.regression.bias", *may_miss}  # as the package
         missing = (set(expected) - set(state)) - may_miss
         unexpected = set(state) - set(expected)
         if missing or unexpected:
@@ -336,11 +363,9 @@ class RnaFmEncoder(Encoder):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.default_toks_per_batch = DEFAULT_TOKS_PER_BATCH[self.device]
-        self.path = _check_path(weights)
-        data = read_checkpoint(self.path)
-        model, alphabet = build_model(data, self.path)
-        del data  # the model now holds the only reference to each weight
-        self.sha256 = file_sha256(self.path)
+        model, alphabet, self.weights_info = load_weights(weights)
+        self.path = os.fspath(weights)
+        self.sha256 = self.weights_info["checkpoint_sha256"]
         self.model = model.eval().requires_grad_(False).to(self.device)
         self.alphabet = alphabet
         self.table = token_table(alphabet)
@@ -360,6 +385,7 @@ class RnaFmEncoder(Encoder):
             ffn_embed_dim=int(self.model.args.ffn_embed_dim),
             representation=f"layer {self.layers} (final, layer-normed), BOS/EOS stripped",
             precision=self.precision,
+            **{k: v for k, v in self.weights_info.items() if k != "checkpoint_sha256"},
         )
         return meta
 

@@ -55,6 +55,8 @@ def import_onnxruntime():
 
 def metadata(ckpt, source_sha256, model=None):
     """The ``metadata_props`` of the ONNX model: strings, JSON where structured."""
+    from ..domain import METADATA_KEY, to_json
+
     props = {
         "rnaloc_format": "rnaloc-onnx-1",
         "rna_type": ckpt["rna_type"],
@@ -72,6 +74,8 @@ def metadata(ckpt, source_sha256, model=None):
     }
     if ckpt.get("label_source"):  # which label definition the model learnt (bundled models: rnalocate/fractionation)
         props["label_source"] = str(ckpt["label_source"])
+    if ckpt.get(METADATA_KEY):  # the applicability domain of the training sequences (rnaloc_tools.domain)
+        props[METADATA_KEY] = to_json(ckpt[METADATA_KEY])
     return props
 
 

@@ -92,6 +92,7 @@ class TrainingData:
     classes: tuple
     encoder: dict
     cropped: int = 0
+    sequences: list = None  # (N,) the dataset's sequences (for the applicability domain)
 
     @property
     def lengths(self):
@@ -175,7 +176,8 @@ def load_training_data(dataset_path, embedding_paths, *, folds=5, max_len=None):
     groups = df["cluster"].to_numpy() if "cluster" in df.columns else None
     fold_col = df["fold"].to_numpy() if has_folds else None
     encoder = {k: meta.get(k) for k in ENCODER_META_KEYS}
-    return TrainingData(list(df["id"]), labels, matrices, groups, fold_col, is_test, rna_type, tuple(classes), encoder, cropped)
+    return TrainingData(list(df["id"]), labels, matrices, groups, fold_col, is_test, rna_type, tuple(classes), encoder, cropped,
+                        list(df["sequence"]))
 
 
 def _split(labels, groups, n_splits, seed):
@@ -439,6 +441,20 @@ def plot_confusion(matrix, path, title):
     plt.close(fig)
 
 
+def training_domain(data):
+    """The applicability domain of the training (non-test) rows, grouped by cluster when known."""
+    from ..domain import CALIBRATION_FOLDS, fit_domain
+
+    keep = ~data.is_test
+    seqs = [s for s, k in zip(data.sequences, keep) if k]
+    if len(seqs) < 2 * CALIBRATION_FOLDS:
+        log.warning("no applicability domain recorded: %d training sequences (at least %d needed); "
+                    "predict will say in_domain 'unknown'", len(seqs), 2 * CALIBRATION_FOLDS)
+        return None
+    groups = data.groups[keep] if data.groups is not None else None
+    return fit_domain(seqs, groups)
+
+
 def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=None, force=False):
     """``rnaloc train``: train, then write the checkpoint and the report folder (all atomically)."""
     import os
@@ -495,6 +511,9 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
         "training": {**{k: v for k, v in cfg.__dict__.items()}, "cv": summary,
                      "n_sequences": int(len(data.ids) - n_test)},
     }
+    domain = training_domain(data)
+    if domain is not None:
+        extra["domain"] = domain
     save_checkpoint(output, result.model, result.hp, arch=cfg.arch, classes=data.classes, rna_type=data.rna_type,
                     encoder=data.encoder, extra=extra)
     log.info("wrote %s and the report in %s", output, report_dir)

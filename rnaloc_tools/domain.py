@@ -1,0 +1,330 @@
+"""The applicability domain of a model: how far its training sequences reach.
+
+A model is trusted only on sequences like the ones it learnt from. :func:`fit_domain`
+summarises a model's training sequences in a small JSON-able dict, stored in the
+ONNX ``metadata_props`` under the key ``domain`` (and in the ``.pt`` checkpoint, so
+``export-onnx`` carries it); :func:`assess` says per sequence whether it is inside
+(``yes``/``no``, or ``unknown`` for a model without a domain) and why, in words.
+
+Two criteria, each with a nominal out-of-domain rate on sequences drawn like the
+training sequences:
+
+* **Length.** The training lengths' percentiles are stored. A sequence shorter
+  than the 0.5th percentile or longer than the 99.5th is out of domain
+  (nominal rate 1% together: 0.5% each side).
+* **Composition.** Each sequence's profile is its 1-, 2- and 3-mer frequencies
+  (A/C/G/U k-mers only; k-mers touching an IUPAC code are skipped), each block
+  square-root transformed (Hellinger) and scaled by 1/sqrt(3), so two profiles are
+  at most sqrt(2) apart. Its *distance* is the mean Euclidean distance to its
+  :data:`NEIGHBOURS` nearest training profiles (a stored reference of at most
+  :data:`MAX_REFERENCE` training profiles, a seeded subset, 8 bits per value).
+  The distances of the training sequences themselves are measured out of
+  sample: the training set is cut into :data:`CALIBRATION_FOLDS` folds
+  (grouped, e.g. by CD-HIT cluster, when ``groups`` are given, so a sequence's
+  near-copies never stand in for it) and each sequence is measured against the
+  reference profiles outside its own fold. Short sequences have noisy profiles
+  and so larger distances, so the comparison is made within length bands: the
+  training sequences are cut into up to :data:`LENGTH_BANDS` bands of similar
+  length (at least :data:`MIN_BAND` sequences each), and a new sequence's
+  *distance percentile* is the share of its band's training distances at or
+  below its own; above the band's 99th percentile it is out of domain (nominal
+  rate 1%).
+
+The two criteria together flag at most ~2% of sequences like the training data
+(less when they overlap); ``bench/bench_domain_rate.py`` measures the realised rate
+in grouped cross-validation. Everything is per sequence: a sequence's verdict never
+depends on the other sequences of a file.
+"""
+
+import base64
+import json
+import math
+
+import numpy as np
+
+DOMAIN_FORMAT = "rnaloc-domain-1"
+#: The metadata key (ONNX ``metadata_props`` and checkpoint) holding the JSON domain.
+METADATA_KEY = "domain"
+KMERS = (1, 2, 3)
+NEIGHBOURS = 3
+MAX_REFERENCE = 1000
+CALIBRATION_FOLDS = 5
+#: Nominal out-of-domain rates: each length tail, and composition.
+LENGTH_TAIL = 0.005
+COMPOSITION_TAIL = 0.01
+LENGTH_BANDS = 5
+MIN_BAND = 100
+LENGTH_PERCENTILES = (0, 0.5, 1, 2.5, 5, 10, 25, 50, 75, 90, 95, 97.5, 99, 99.5, 100)
+#: Grid of the stored calibration-distance quantiles (percent), finer in the upper tail.
+CALIBRATION_GRID = np.unique(np.round(np.concatenate([np.arange(0, 95, 5.0), np.arange(95, 99, 0.5),
+                                                      np.arange(99, 100.05, 0.1)]), 1))
+_SCALE = 255.0
+IN, OUT, UNKNOWN = "yes", "no", "unknown"
+
+_CODE = np.full(256, 4, dtype=np.int64)
+for _i, _b in enumerate(b"ACGU"):
+    _CODE[_b] = _i
+_CODE[ord("T")] = 3
+_DIM = sum(4 ** k for k in KMERS)
+
+
+def kmer_profile(seq):
+    """(84,) float64 profile of one sequence (see the module doc); None without any A/C/G/U k-mer."""
+    codes = _CODE[np.frombuffer(seq.upper().encode("ascii", "replace"), dtype=np.uint8)]
+    blocks = []
+    for k in KMERS:
+        n = len(codes) - k + 1
+        if n <= 0:
+            blocks.append(None)
+            continue
+        ok = np.ones(n, dtype=bool)
+        index = np.zeros(n, dtype=np.int64)
+        for j in range(k):
+            part = codes[j: j + n]
+            ok &= part < 4
+            index = index * 4 + np.minimum(part, 3)
+        counts = np.bincount(index[ok], minlength=4 ** k).astype(np.float64)
+        total = counts.sum()
+        blocks.append(np.sqrt(counts / total) if total else None)
+    if blocks[0] is None:
+        return None
+    # a block without any k-mer (sequence shorter than k) sits at the centre of its simplex
+    blocks = [b if b is not None else np.full(4 ** k, 0.5 ** k) for b, k in zip(blocks, KMERS)]
+    return np.concatenate(blocks) / math.sqrt(len(KMERS))
+
+
+def profiles(sequences):
+    """(N, 84) profiles and an (N,) mask of the sequences that have one."""
+    rows = np.zeros((len(sequences), _DIM))
+    ok = np.zeros(len(sequences), dtype=bool)
+    for i, s in enumerate(sequences):
+        p = kmer_profile(s)
+        if p is not None:
+            rows[i], ok[i] = p, True
+    return rows, ok
+
+
+def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=2048):
+    """Mean Euclidean distance of each query to its k nearest reference rows."""
+    k = min(k, len(reference))
+    out = np.empty(len(queries))
+    ref_sq = (reference ** 2).sum(1)
+    for start in range(0, len(queries), chunk):
+        q = queries[start: start + chunk]
+        d2 = (q ** 2).sum(1)[:, None] + ref_sq[None, :] - 2.0 * q @ reference.T
+        d2 = np.partition(np.maximum(d2, 0.0), k - 1, axis=1)[:, :k]
+        out[start: start + chunk] = np.sqrt(d2).mean(1)
+    return out
+
+
+def _encode(matrix):
+    q = np.clip(np.rint(matrix * _SCALE), 0, 255).astype(np.uint8)
+    return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def _decode(text, rows):
+    q = np.frombuffer(base64.b64decode(text), dtype=np.uint8).reshape(rows, _DIM)
+    return q.astype(np.float64) / _SCALE
+
+
+def _calibration_folds(n, groups, seed):
+    """Fold number (0..F-1) of each training sequence, whole groups together."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return rng.permutation(n) % CALIBRATION_FOLDS
+    names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    group_fold = rng.permutation(len(names)) % CALIBRATION_FOLDS
+    return group_fold[inverse]
+
+
+def _band_edges(lengths):
+    """Lower length edges of the bands after the first: about equal counts, at least MIN_BAND each,
+    never cutting between equal lengths."""
+    ordered = np.sort(lengths)
+    n = len(ordered)
+    bands = max(1, min(LENGTH_BANDS, n // MIN_BAND))
+    target = n / bands
+    edges, start = [], 0
+    for b in range(1, bands):
+        cut = max(int(round(b * target)), start + MIN_BAND)
+        while 0 < cut < n and ordered[cut] == ordered[cut - 1]:
+            cut += 1
+        if cut >= n or n - cut < MIN_BAND:
+            break
+        edges.append(float(ordered[cut]))
+        start = cut
+    return edges
+
+
+def fit_domain(sequences, groups=None, *, seed=0):
+    """The applicability domain of a model trained on ``sequences`` (a JSON-able dict).
+
+    ``groups`` (optional, one per sequence, e.g. CD-HIT cluster ids) keep near-copies
+    in one calibration fold, so the calibration distances are those of sequences
+    unlike anything else in the reference, as new sequences are.
+    """
+    sequences = list(sequences)
+    if len(sequences) < 2 * CALIBRATION_FOLDS:
+        raise ValueError(f"an applicability domain needs at least {2 * CALIBRATION_FOLDS} training sequences")
+    if groups is not None and len(groups) != len(sequences):
+        raise ValueError("one group per sequence")
+    lengths = np.array([len(s) for s in sequences], dtype=np.float64)
+    quantiles = np.percentile(lengths, LENGTH_PERCENTILES)
+    prof, ok = profiles(sequences)
+    prof, kept = prof[ok], np.flatnonzero(ok)
+    rng = np.random.default_rng(seed)
+    ref_index = np.sort(rng.permutation(len(prof))[:MAX_REFERENCE])
+    encoded = _encode(prof[ref_index])
+    reference = _decode(encoded, len(ref_index))  # measure against what is stored
+    folds = _calibration_folds(len(sequences), groups, seed)[kept]
+    ref_folds = folds[ref_index]
+    calibration = np.empty(len(prof))
+    for f in range(CALIBRATION_FOLDS):
+        rows = folds == f
+        if rows.any():
+            calibration[rows] = _knn_distance(prof[rows], reference[ref_folds != f])
+    kept_lengths = lengths[kept]
+    edges = _band_edges(kept_lengths)
+    band_of = np.searchsorted(edges, kept_lengths, side="right")
+    bands = []
+    for b in range(len(edges) + 1):
+        dist = calibration[band_of == b]
+        bands.append({
+            "n": int(len(dist)),
+            "min_length": float(kept_lengths[band_of == b].min()),
+            "max_length": float(kept_lengths[band_of == b].max()),
+            "distances": [round(float(v), 6) for v in np.quantile(dist, CALIBRATION_GRID / 100.0)],
+            "cutoff": float(np.quantile(dist, 1 - COMPOSITION_TAIL)),
+        })
+    return {
+        "format": DOMAIN_FORMAT,
+        "n_sequences": len(sequences),
+        "length": {
+            "percentiles": [float(p) for p in LENGTH_PERCENTILES],
+            "values": [float(v) for v in quantiles],
+            "low": float(np.percentile(lengths, 100 * LENGTH_TAIL)),
+            "high": float(np.percentile(lengths, 100 * (1 - LENGTH_TAIL))),
+            "tail_rate": LENGTH_TAIL,
+        },
+        "composition": {
+            "profile": "sqrt 1,2,3-mer frequencies / sqrt(3)",
+            "kmers": list(KMERS),
+            "neighbours": NEIGHBOURS,
+            "reference_rows": int(len(ref_index)),
+            "reference": encoded,
+            "calibration_folds": CALIBRATION_FOLDS,
+            "grouped": groups is not None,
+            "band_edges": edges,
+            "percentiles": [float(g) for g in CALIBRATION_GRID],
+            "bands": bands,
+            "tail_rate": COMPOSITION_TAIL,
+        },
+    }
+
+
+def to_json(domain):
+    return json.dumps(domain, sort_keys=True, separators=(",", ":"))
+
+
+def _nt(n):
+    return f"{int(round(n)):,} nt"
+
+
+def _pct(rate):
+    return f"{100 * rate:g}%"
+
+
+class Domain:
+    """A parsed domain dict, ready to assess sequences."""
+
+    def __init__(self, domain):
+        if isinstance(domain, str):
+            domain = json.loads(domain)
+        if not isinstance(domain, dict) or domain.get("format") != DOMAIN_FORMAT:
+            raise ValueError(f"not an rnaloc applicability domain (format {DOMAIN_FORMAT})")
+        self.data = domain
+        length, comp = domain["length"], domain["composition"]
+        self.low, self.high = float(length["low"]), float(length["high"])
+        self.length_tail = float(length["tail_rate"])
+        self.reference = _decode(comp["reference"], int(comp["reference_rows"]))
+        self.neighbours = int(comp["neighbours"])
+        self.edges = np.asarray(comp["band_edges"], dtype=np.float64)
+        self.grid_pct = np.asarray(comp["percentiles"], dtype=np.float64)
+        self.bands = [(np.asarray(b["distances"], dtype=np.float64), float(b["cutoff"])) for b in comp["bands"]]
+        self.comp_tail = float(comp["tail_rate"])
+
+    def band(self, n):
+        return int(np.searchsorted(self.edges, n, side="right"))
+
+    def percentile(self, distance, n):
+        """Distance percentile among the (out-of-sample) distances of the training sequences
+        in the length band of ``n``."""
+        grid, _ = self.bands[self.band(n)]
+        if distance > grid[-1]:
+            return 100.0
+        # the right edge of a run of equal quantiles: the share at or below
+        return float(np.interp(distance, grid, self.grid_pct))
+
+    def composition_out(self, distance, n):
+        return distance > self.bands[self.band(n)][1]
+
+    def length_note(self, n):
+        if n < self.low:
+            return (f"length {_nt(n)} is below the shortest {_pct(self.length_tail)} of this model's "
+                    f"training sequences (under {_nt(self.low)})")
+        if n > self.high:
+            return (f"length {_nt(n)} is above the longest {_pct(self.length_tail)} of this model's "
+                    f"training sequences (over {_nt(self.high)})")
+        return None
+
+    def distances(self, sequences):
+        """Composition distance of each sequence (NaN without any A/C/G/U)."""
+        prof, ok = profiles(sequences)
+        dist = np.full(len(sequences), np.nan)
+        if ok.any():
+            dist[ok] = _knn_distance(prof[ok], self.reference, self.neighbours)
+        return dist
+
+    def assess(self, sequences=None, lengths=None):
+        """Per sequence: (in_domain, note). ``lengths`` alone (embeddings without sequences)
+        assesses the length only; the composition is then not assessed."""
+        if sequences is not None:
+            sequences = list(sequences)
+            lengths = [len(s) for s in sequences]
+            dist = self.distances(sequences)
+        else:
+            lengths = list(lengths)
+            dist = None
+        results = []
+        for i, n in enumerate(lengths):
+            notes = []
+            state = IN
+            note = self.length_note(n)
+            if note:
+                notes.append(note)
+                state = OUT
+            if dist is None:
+                notes.append("composition not assessed (embeddings input, no sequences)")
+                state = OUT if state == OUT else UNKNOWN
+            elif np.isnan(dist[i]):
+                notes.append("composition not assessed (no A/C/G/U in the sequence)")
+                state = OUT if state == OUT else UNKNOWN
+            elif self.composition_out(dist[i], n):
+                pct = self.percentile(dist[i], n)
+                shown = f"{min(pct, 99.9):.1f}" if pct < 100 else "100, beyond every training sequence"
+                notes.append(f"composition unlike the training sequences of similar length (distance percentile {shown})")
+                state = OUT
+            results.append((state, "; ".join(notes)))
+        return results
+
+
+def no_domain(reason, n):
+    """``n`` results for a model that carries no domain."""
+    return [(UNKNOWN, reason)] * n
+
+
+def assess(domain, sequences=None, lengths=None):
+    """Per sequence (in_domain, note) against ``domain`` (dict, JSON text or :class:`Domain`)."""
+    if not isinstance(domain, Domain):
+        domain = Domain(domain)
+    return domain.assess(sequences=sequences, lengths=lengths)
