@@ -18,7 +18,9 @@ Steps (workflows/bundled-models/cvlib.py):
    Brier before/after); the final (a, b) is folded into the logistic regression's weights
    (a * (w.z + c) + b is again linear), so the ONNX graph's probabilities are calibrated.
 4. The fit on all the (not held-out) data; the checkpoint carries the CV results, the
-   calibration, and the applicability domain of the training sequences.
+   calibration, the label source, and the applicability domain of the training sequences
+   (rnaloc_tools.domain.fit_domain, grouped by cluster), all of which export-onnx puts in
+   the ONNX metadata.
 
     python workflows/bundled-models/train_bundled.py --data datasets --rna-type miRNA \
         --kmax 3 --C 0.01 --class-weight balanced --clusters WORK/miRNA.dedup.tsv -o WORK/miRNA.pt
@@ -34,6 +36,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from rnaloc_tools import CLASSES
+from rnaloc_tools.domain import METADATA_KEY, fit_domain
 from rnaloc_tools.encoders.onehot import OneHotEncoder, one_hot
 from rnaloc_tools.model import build_model
 from rnaloc_tools.model.checkpoint import save_checkpoint
@@ -189,7 +192,9 @@ def main():
     save_checkpoint(args.output, model, hp, arch="kmer", classes=classes, rna_type=rna,
                     encoder=OneHotEncoder().meta(),
                     extra={"class_counts": [int(c) for c in counts], "tie_class": classes[int(np.argmax(counts))],
-                           "max_length": None, "label_source": args.labels, "training": training})
+                           "max_length": None, "label_source": args.labels, "training": training,
+                           # the applicability domain of the training sequences (grouped by cluster)
+                           METADATA_KEY: fit_domain(df.sequence, groups=df.cluster.values)})
     if args.card:
         notes = json.loads(Path(args.notes).read_text())[name] if args.notes else {}
         card = {
