@@ -32,7 +32,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -91,12 +91,18 @@ def orf_block(df):
     return np.array(rows)
 
 
-def lr(C, cw):
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=cw, max_iter=5000, tol=1e-6))
+def lr(C, cw, length_weight=None):
+    """Standardise, then L2 logistic regression; ``length_weight`` multiplies the last (length) column after
+    standardisation, i.e. divides its L2 penalty by length_weight^2 (shippable: the graph's length scale)."""
+    steps = [StandardScaler()]
+    if length_weight:
+        steps.append(FunctionTransformer(lambda X, w=length_weight: np.hstack([X[:, :-1], w * X[:, -1:]])))
+    return make_pipeline(*steps, LogisticRegression(C=C, class_weight=cw, max_iter=5000, tol=1e-6))
 
 
 def candidates():
-    """name -> (feature blocks, model factory). Blocks: kK (1..K-mers, sqrt), len (log10 length),
+    """name -> (feature blocks, model factory). Blocks: kK (1..K-mers, sqrt), len (log10 length; _lenW: its
+    standardised column times W, a W^2 times weaker penalty on it),
     gap (gapped pairs), orf (ORF features), rawK (1..K-mers, no transform)."""
     c = {"hgb5": (("raw5",), lambda: HistGradientBoostingClassifier(random_state=0)),
          "hgb4+len": (("raw4", "len"), lambda: HistGradientBoostingClassifier(random_state=0)),
@@ -109,6 +115,8 @@ def candidates():
                 c[base + "+gap"] = ((f"k{k}", "len", "gap"), lambda C=C, cw=cw: lr(C, cw))
                 c[base + "+orf"] = ((f"k{k}", "len", "orf"), lambda C=C, cw=cw: lr(C, cw))
                 c[base + "-nolen"] = ((f"k{k}",), lambda C=C, cw=cw: lr(C, cw))
+                for w in (10, 30, 100):
+                    c[base + f"_len{w}"] = ((f"k{k}", "len"), lambda C=C, cw=cw, w=w: lr(C, cw, w))
     return c
 
 

@@ -32,11 +32,11 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 RNALOC=(python -m rnaloc_tools)
 
-# name  rna_type  labels  kmax  C  class_weight  extra-table?
-CONFIGS="miRNA miRNA rnalocate 3 0.01 balanced no
-lncRNA lncRNA rnalocate 7 0.0003 balanced no
-lncRNA-fractionation lncRNA fractionation 5 0.001 none no
-circRNA circRNA rnalocate 4 0.0003 none yes"
+# name  rna_type  labels  kmax  C  class_weight  length_weight  extra-table?
+CONFIGS="miRNA miRNA rnalocate 4 0.003 balanced 30 no
+lncRNA lncRNA rnalocate 7 0.0003 balanced 1 no
+lncRNA-fractionation lncRNA fractionation 5 0.001 none 1 no
+circRNA circRNA rnalocate 5 0.0001 none 1 yes"
 
 for RNA in miRNA lncRNA circRNA; do
   case "$ONLY" in *" $RNA"[\ -]*) ;; *) continue ;; esac
@@ -58,13 +58,13 @@ PY
   fi
 done
 
-echo "$CONFIGS" | while read -r NAME RNA LABELS KMAX C CW EXTRA; do
+echo "$CONFIGS" | while read -r NAME RNA LABELS KMAX C CW LW EXTRA; do
   case "$ONLY" in *" $NAME "*) ;; *) continue ;; esac
   FLAGS=()
   [ "$EXTRA" = yes ] && FLAGS+=(--extra)
   [ "$LABELS" = rnalocate ] && FLAGS+=(--examples "$EXAMPLES")
   python "$HERE/train_bundled.py" --data "$DATA" --rna-type "$RNA" --labels "$LABELS" --name "$NAME" \
-    --kmax "$KMAX" --C "$C" --class-weight "$CW" --clusters "$WORK/$RNA.dedup.tsv" "${FLAGS[@]}" \
+    --kmax "$KMAX" --C "$C" --class-weight "$CW" --length-weight "$LW" --clusters "$WORK/$RNA.dedup.tsv" "${FLAGS[@]}" \
     --notes "$HERE/model-notes.json" --card "$OUT/$NAME.json" -o "$WORK/$NAME.pt" < /dev/null
   "${RNALOC[@]}" export-onnx "$WORK/$NAME.pt" -o "$OUT/$NAME.onnx" --force < /dev/null
 done

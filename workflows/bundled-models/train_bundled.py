@@ -64,8 +64,11 @@ def transformed_features(model, seqs):
     return torch.cat(rows, 0).double().numpy()
 
 
-def fit_lr(feats, y, C, class_weight):
+def fit_lr(feats, y, C, class_weight, length_weight=1.0):
+    """Standardise (the last column, log length, is scaled up by ``length_weight``: its L2 penalty is
+    length_weight^2 times weaker), then L2 logistic regression. Returns the model, mean and scale."""
     mean, sd = feats.mean(0), np.maximum(feats.std(0), 1e-3)
+    sd[-1] /= length_weight
     lr = LogisticRegression(C=C, class_weight=class_weight, max_iter=5000, tol=1e-6)
     lr.fit((feats - mean) / sd, y)
     return lr, mean, sd
@@ -105,6 +108,8 @@ def main():
     ap.add_argument("--kmax", type=int, required=True)
     ap.add_argument("--C", type=float, required=True, help="inverse L2 strength of the logistic regression")
     ap.add_argument("--class-weight", choices=["none", "balanced"], default="none")
+    ap.add_argument("--length-weight", type=float, default=1.0,
+                    help="multiply the standardised log length by this (a weaker penalty on the length feature)")
     ap.add_argument("--extra", action="store_true", help="also train on the RNA type's extra table")
     ap.add_argument("--clusters", required=True,
                     help="`rnaloc dedup --keep all` output of train + extra, ids table|id (CV grouping, hold-out)")
@@ -135,7 +140,7 @@ def main():
     feats = transformed_features(model, df.sequence)
 
     def fit_predict(tr, va):
-        lr, mean, sd = fit_lr(feats[tr], df.y.values[tr], args.C, class_weight)
+        lr, mean, sd = fit_lr(feats[tr], df.y.values[tr], args.C, class_weight, args.length_weight)
         return {"model": lr.predict_proba((feats[va] - mean) / sd)[:, 1]}
 
     score_mask = (df.table == scored_table).values
@@ -145,7 +150,7 @@ def main():
     a, b = cvlib.platt_fit(cvlib.logit(oof.model.values), oof.y.values)
     print(json.dumps({name: cv}), file=sys.stderr)
 
-    lr, mean, sd = fit_lr(feats, df.y.values, args.C, class_weight)
+    lr, mean, sd = fit_lr(feats, df.y.values, args.C, class_weight, args.length_weight)
     with torch.no_grad():
         model.feature_mean.copy_(torch.from_numpy(mean))
         model.feature_scale.copy_(torch.from_numpy(sd))
@@ -176,7 +181,7 @@ def main():
         "held_out": (f"{len(held)} whole cd-hit-est 80% clusters ({len(examples)} train.tsv sequences: "
                      f"test-data/example-{rna}.*) are not trained on"),
         "held_out_ids": held_keys,
-        "C": args.C, "class_weight": args.class_weight,
+        "C": args.C, "class_weight": args.class_weight, "length_weight": args.length_weight,
         "n_sequences": int(len(df)),
         "class_counts": dict(zip(classes, (int(c) for c in counts))),
         # the shipped (calibrated) model's CV metrics, in the format of `rnaloc train`'s cv metadata
