@@ -1,9 +1,10 @@
 """Embedding a sequence set into a ragged NPZ (the library behind ``rnaloc embed``).
 
-Sequences are read in chunks; inside a chunk they are sorted by length and
-packed into batches by a token budget (esm ``extract.py``), and each result is
-streamed to the NPZ writer, so memory is bounded by one chunk of sequences and
-one batch of embeddings. The NPZ keeps the input order.
+Sequences are read in chunks (a budget of nucleotides, smaller for a wide
+encoder); inside a chunk they are sorted by length and packed into batches by a
+token budget (esm ``extract.py``), and the chunk's results are streamed to the
+NPZ writer in input order, so memory is bounded by one chunk, not by the input.
+``rnaloc predict`` embeds the same chunks with :func:`embed_chunk`.
 
 Sequences longer than the encoder's limit follow an explicit policy:
 ``truncate`` keeps the first ``max_len`` nucleotides (as the paper did) and
@@ -12,9 +13,8 @@ cover the whole sequence and averages the overlaps, giving one row per
 nucleotide. Either way the count is logged; nothing is dropped silently.
 """
 
-import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,6 @@ log = logging.getLogger("rnaloc")
 LONG_POLICIES = ("truncate", "windows")
 #: Token budget of one batch when neither the caller nor the encoder names one.
 DEFAULT_TOKS_PER_BATCH = 16384
-DEFAULT_CHUNK = 4096
 
 
 def window_spans(length, size, overlap):
@@ -92,7 +91,6 @@ class EmbedStats:
     nucleotides: int = 0
     truncated: int = 0
     windowed: int = 0
-    ids: list = field(default_factory=list)
 
 
 def long_policy_name(encoder, policy, overlap):
@@ -108,13 +106,86 @@ def resolve_toks_per_batch(encoder, toks_per_batch=None):
     return int(getattr(encoder, "default_toks_per_batch", None) or DEFAULT_TOKS_PER_BATCH)
 
 
-def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=None,
-                  chunk=DEFAULT_CHUNK, overlap=None):
-    """Embed ``records`` (iterable of :class:`~rnaloc_tools.seqs.Record`) into the NPZ ``output``.
+#: Nucleotides per chunk of records at most (a longer record is a chunk of its own).
+DEFAULT_CHUNK_NT = 2_000_000
+#: Records per chunk at most (bounds the per-record overhead of a chunk of very short sequences).
+DEFAULT_CHUNK_RECORDS = 65536
+#: Bytes of float32 embeddings one chunk may hold: caps the chunk of a wide encoder (RNA-FM, 640-d).
+CHUNK_BYTES = 256 << 20
 
-    ``toks_per_batch`` None: the encoder's default for its device (see :func:`resolve_toks_per_batch`).
+
+def chunk_nt(encoder, max_nt=None):
+    """Nucleotides per chunk for ``encoder``: ``max_nt`` (default 2M), fewer for a wide encoder."""
+    return max(1, min(max_nt or DEFAULT_CHUNK_NT, CHUNK_BYTES // (4 * int(encoder.dim))))
+
+
+def chunk_records(records, max_nt=DEFAULT_CHUNK_NT, max_records=DEFAULT_CHUNK_RECORDS):
+    """Group an iterable of records into lists in input order, each of at most ``max_nt``
+    nucleotides and ``max_records`` records (a record longer than ``max_nt`` alone).
+
+    Only one chunk is held at a time: memory is bounded by the chunk, not by the input.
+    """
+    block, nt = [], 0
+    for rec in records:
+        n = len(rec.seq)
+        if block and (nt + n > max_nt or len(block) >= max_records):
+            yield block
+            block, nt = [], 0
+        block.append(rec)
+        nt += n
+    if block:
+        yield block
+
+
+def embed_chunk(block, encoder, *, long="truncate", toks_per_batch=None, overlap=None, stats=None):
+    """Embed a list of records; the (L, D) float32 matrices in the order of ``block``.
+
+    Sequences longer than the encoder's limit are truncated or embedded in windows
+    (``long``, see the module doc); inside the chunk, pieces are sorted by length and
+    packed into batches of ``toks_per_batch`` tokens. ``stats`` (an :class:`EmbedStats`)
+    is updated when given.
     """
     toks_per_batch = resolve_toks_per_batch(encoder, toks_per_batch)
+    if long not in LONG_POLICIES:
+        raise ValueError(f"long policy must be one of {LONG_POLICIES}")
+    max_len = encoder.max_len
+    if overlap is None:
+        overlap = (max_len // 4) if max_len else 0
+    stats = stats if stats is not None else EmbedStats()
+    pieces, windowed = [], {}
+    for k, rec in enumerate(block):
+        n = len(rec.seq)
+        stats.sequences += 1
+        stats.nucleotides += n
+        if max_len is None or n <= max_len:
+            pieces.append(_Piece(k, 0, n, rec.seq))
+        elif long == "truncate":
+            stats.truncated += 1
+            pieces.append(_Piece(k, 0, max_len, rec.seq[:max_len]))
+        else:
+            stats.windowed += 1
+            spans = window_spans(n, max_len, overlap)
+            windowed[k] = []
+            pieces.extend(_Piece(k, s, e, rec.seq[s:e]) for s, e in spans)
+    out = [None] * len(block)
+    for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens):
+        for piece, mat in zip(batch, encoder.embed([p.seq for p in batch])):
+            if piece.rid in windowed:
+                windowed[piece.rid].append((piece.start, piece.end, mat))
+            else:
+                out[piece.rid] = mat
+    for k, parts in windowed.items():
+        out[k] = merge_windows(len(block[k].seq), parts)
+    return out
+
+
+def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=None, max_nt=None, overlap=None):
+    """Embed ``records`` (iterable of :class:`~rnaloc_tools.seqs.Record`) into the NPZ ``output``.
+
+    Records are read a chunk at a time (:func:`chunk_records`, :func:`chunk_nt`), embedded
+    (:func:`embed_chunk`) and written in input order, so memory is bounded by one chunk.
+    ``toks_per_batch`` None: the encoder's default for its device (see :func:`resolve_toks_per_batch`).
+    """
     if long not in LONG_POLICIES:
         raise ValueError(f"long policy must be one of {LONG_POLICIES}")
     max_len = encoder.max_len
@@ -125,44 +196,19 @@ def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=N
     stats = EmbedStats()
     bar = progress(desc=f"embed ({encoder.name})", unit="seq")
     with EmbeddingWriter(output, meta) as writer:
-        records = iter(records)
-        while True:
-            block = list(itertools.islice(records, chunk))
-            if not block:
-                break
-            pieces, pending, lengths = [], {}, {}
-            for rec in block:
-                n = len(rec.seq)
-                stats.sequences += 1
-                stats.nucleotides += n
-                stats.ids.append(rec.id)
-                if max_len is None or n <= max_len:
-                    pieces.append(_Piece(rec.id, 0, n, rec.seq))
-                elif long == "truncate":
-                    stats.truncated += 1
-                    pieces.append(_Piece(rec.id, 0, max_len, rec.seq[:max_len]))
-                else:
-                    stats.windowed += 1
-                    spans = window_spans(n, max_len, overlap)
-                    pending[rec.id] = []
-                    lengths[rec.id] = (n, len(spans))
-                    pieces.extend(_Piece(rec.id, s, e, rec.seq[s:e]) for s, e in spans)
-            for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens):
-                outputs = encoder.embed([p.seq for p in batch])
-                for piece, mat in zip(batch, outputs):
-                    if piece.rid not in pending:
-                        writer.add(piece.rid, mat)
-                        bar.update(1)
-                        continue
-                    parts = pending[piece.rid]
-                    parts.append((piece.start, piece.end, mat))
-                    n, expected = lengths[piece.rid]
-                    if len(parts) == expected:
-                        writer.add(piece.rid, merge_windows(n, parts))
-                        del pending[piece.rid]
-                        bar.update(1)
-        writer.set_order(stats.ids)
+        for block in chunk_records(records, chunk_nt(encoder, max_nt)):
+            mats = embed_chunk(block, encoder, long=long, toks_per_batch=toks_per_batch, overlap=overlap, stats=stats)
+            for rec, mat in zip(block, mats):
+                writer.add(rec.id, mat)
+            bar.update(len(block))
     bar.close()
+    log_long_sequences(stats, max_len)
+    log.info("embedded %d sequences (%d nt) with %s into %s", stats.sequences, stats.nucleotides, encoder.name, output)
+    return stats
+
+
+def log_long_sequences(stats, max_len):
+    """Say how many sequences were longer than the encoder's limit and what was done with them."""
     if stats.truncated:
         log.warning(
             "%d of %d sequences were longer than %d nt and were truncated to their first %d nt "
@@ -174,5 +220,3 @@ def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=N
             "%d of %d sequences were longer than %d nt and were embedded in overlapping windows (--long windows)",
             stats.windowed, stats.sequences, max_len,
         )
-    log.info("embedded %d sequences (%d nt) with %s into %s", stats.sequences, stats.nucleotides, encoder.name, output)
-    return stats

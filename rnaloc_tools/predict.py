@@ -1,12 +1,18 @@
 """Prediction with an exported ONNX model (the library behind ``rnaloc predict``).
 
-Input: sequence records (embedded on the fly with the model's own encoder,
-through :func:`rnaloc_tools.embed.embed_records` into a temporary NPZ, so the
-long-sequence policy and float16 storage are exactly those of ``rnaloc embed``)
-or an embeddings NPZ (its encoder metadata must match the model's). Sequences
-are sorted by length and batched, run through ONNX Runtime (CUDA provider when
-present, CPU otherwise), and reported one row per input sequence, in input
-order: ``id  rna_type  prediction  probability_<class>...``.
+Input: sequence records (embedded on the fly with the model's own encoder by
+:func:`rnaloc_tools.embed.embed_chunk`, with the long-sequence policy and
+float16 storage of ``rnaloc embed``, so a FASTA and its embeddings NPZ predict
+the same) or an embeddings NPZ (its encoder metadata must match the model's).
+
+Streaming: the input is read a chunk at a time (a budget of a few million
+nucleotides, fewer for a wide encoder such as RNA-FM); a chunk is embedded in
+memory (no temporary file), its sequences sorted by length and batched, run
+through ONNX Runtime (CUDA provider when present, CPU otherwise), its rows
+written, and the chunk dropped before the next is read. Memory is bounded by the
+chunk, not by the file. Rows come out one per input sequence, in input order:
+``id  rna_type  prediction  probability_<class>...``; the predictions TSV and
+the attention NPZ are renamed into place only when complete.
 
 Prediction rule: the class of highest probability; an exact tie goes to the
 model's ``tie_class`` (the class more frequent in its training data), never
@@ -17,10 +23,13 @@ nucleotide (summing to 1), in the ragged layout of the embeddings NPZ with
 ``format`` = ``rnaloc-attention``.
 """
 
+import contextlib
+import csv
 import json
 import logging
 import os
-import tempfile
+import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -37,12 +46,9 @@ PROVIDERS = ("auto", "cuda", "cpu")
 DEFAULT_BATCH_SIZE = 64
 #: Padded positions per batch at most (a batch of long sequences gets fewer of them).
 MAX_TOKENS = 131072
+#: Sequences longer than this go through a k-mer model in pieces (:mod:`rnaloc_tools.model.kmer_pieces`).
+LONG_NT = 32768
 REQUIRED_META = ("rna_type", "classes", "encoder")
-
-
-class _WarningsOnly(logging.Filter):
-    def filter(self, record):
-        return record.levelno > logging.INFO
 
 
 def _providers(ort, provider):
@@ -75,8 +81,10 @@ class OnnxModel:
         options.log_severity_level = 4  # errors reach the user as one line of ours, not ORT's log
         if threads:
             options.intra_op_num_threads = threads
+        self._ort, self._options, self._providers = ort, options, _providers(ort, provider)
+        self._pieces = False  # not looked at yet
         try:
-            self.session = ort.InferenceSession(self.path, options, providers=_providers(ort, provider))
+            self.session = ort.InferenceSession(self.path, options, providers=self._providers)
         except RnalocError:
             raise
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for bad files
@@ -110,6 +118,20 @@ class OnnxModel:
         """(B, L, D) float32, (B,) int64 -> probabilities (B, C), attention (B, L)."""
         return self.session.run(["probabilities", "attention"], {"embeddings": x, "lengths": lengths})
 
+    def make_session(self, model_bytes):
+        """An ONNX Runtime session of another graph with this model's options and providers."""
+        return self._ort.InferenceSession(model_bytes, self._options, providers=self._providers)
+
+    @property
+    def pieces(self):
+        """A :class:`~rnaloc_tools.model.kmer_pieces.KmerPieces` runner for very long sequences, or None
+        (not a k-mer model, or its graph cannot be cut); built when first needed."""
+        if self._pieces is False:
+            from .model.kmer_pieces import KmerPieces
+
+            self._pieces = KmerPieces.build(self.path, self.meta, self.make_session)
+        return self._pieces
+
 
 def load_model(model=None, rna_type=None, *, provider="auto", threads=None, label_source=None):
     """An :class:`OnnxModel` from a path, or the bundled model of ``rna_type`` trained on ``label_source``
@@ -128,96 +150,306 @@ def load_model(model=None, rna_type=None, *, provider="auto", threads=None, labe
     return loaded
 
 
-def predict_store(store, model, *, attention_path=None, batch_size=DEFAULT_BATCH_SIZE, source="embeddings"):
-    """Predict every sequence of an :class:`EmbeddingStore`; returns the predictions DataFrame."""
-    check_same_encoder(model.encoder, store.meta, f"model {model.name}", source)
-    ids = store.ids
-    if not ids:
-        raise InputError(source, "no sequences")
-    full = np.array([store.length(r) for r in ids], dtype=np.int64)
-    used = np.minimum(full, model.max_length) if model.max_length else full
-    cropped = int((used < full).sum())
-    if cropped:
-        log.info("%d sequences are longer than the model's %d positions: it sees their first %d (as in training)",
-                 cropped, model.max_length, model.max_length)
-    probs = np.zeros((len(ids), len(model.classes)), dtype=np.float32)
-    writer = None
-    if attention_path is not None:
-        meta = {"dim": 1, "rna_type": model.rna_type, "classes": list(model.classes), "model": model.name,
+class Predictor:
+    """One model (and, for sequence input, its encoder): a chunk of sequences -> its rows.
+
+    :meth:`predict_chunk` takes a list of records (or ``ids`` and their stored
+    matrices with :meth:`predict_matrices`) and returns a :class:`ChunkResult`:
+    the rows as a DataFrame in the order given (``id rna_type prediction
+    probability_<class>...``), the probabilities and, when asked, the attention.
+    Nothing in a row depends on the other sequences of the chunk, so callers may
+    cut the input anywhere: :func:`predict_stream` cuts it into chunks of a few
+    million nucleotides, writes each chunk's rows and drops it. A caller adding
+    per-row columns or routing rows to several models works on these per-chunk
+    frames.
+    """
+
+    def __init__(self, model, *, encoder=None, long_policy="truncate", toks_per_batch=None,
+                 batch_size=DEFAULT_BATCH_SIZE, source="the input"):
+        self.model = model
+        self.encoder = encoder
+        self.long_policy = long_policy
+        self.toks_per_batch = toks_per_batch
+        self.batch_size = batch_size
+        self.source = source
+        self.cropped = 0  # sequences longer than the model's max_length, seen so far
+        self.embed_stats = None
+        if encoder is not None:
+            from .embed import EmbedStats
+
+            check_same_encoder(model.encoder, encoder.meta(), f"model {model.name}", f"encoder {encoder.name}")
+            self.embed_stats = EmbedStats()
+
+    @property
+    def columns(self):
+        return ["id", "rna_type", "prediction"] + [f"probability_{c}" for c in self.model.classes]
+
+    def chunk_nt(self, max_nt=None):
+        """Nucleotides per chunk for this model's encoder (see :func:`rnaloc_tools.embed.chunk_nt`)."""
+        from .embed import chunk_nt
+
+        return chunk_nt(self.encoder if self.encoder is not None else _Dim(self.model.dim), max_nt)
+
+    def embedding_meta(self):
+        """The embedding metadata of sequences this predictor embeds (encoder, long-sequence policy)."""
+        from .embed import long_policy_name
+
+        meta = self.encoder.meta()
+        max_len = self.encoder.max_len
+        meta["long_policy"] = long_policy_name(self.encoder, self.long_policy, (max_len // 4) if max_len else 0)
+        return meta
+
+    def attention_meta(self, embedding_meta):
+        model = self.model
+        return {"dim": 1, "rna_type": model.rna_type, "classes": list(model.classes), "model": model.name,
                 "model_sha256": model.sha256, "model_encoder": model.encoder.get("encoder"),
                 # which positions the model saw: the encoder's limit and policy, and the model's crop
-                "long_policy": store.meta.get("long_policy"), "max_length": store.meta.get("max_length"),
+                "long_policy": embedding_meta.get("long_policy"), "max_length": embedding_meta.get("max_length"),
                 "model_max_length": model.max_length}
-        writer = EmbeddingWriter(attention_path, meta, dtype=np.float32, format_name=ATTENTION_FORMAT)
-    bar = progress(total=len(ids), desc=f"predict ({model.rna_type})", unit="seq")
-    try:
-        for batch in bucket_batches(used, batch_size, max_tokens=MAX_TOKENS, max_pairs=pair_cap(model.quadratic)):
-            x, lengths = pad_batch([store.get(ids[i])[: used[i]] for i in batch])
+
+    def predict_chunk(self, records, attention=False):
+        """Embed ``records`` with the encoder and predict them: a :class:`ChunkResult` in their order."""
+        from .embed import embed_chunk
+
+        mats = embed_chunk(records, self.encoder, long=self.long_policy, toks_per_batch=self.toks_per_batch,
+                           stats=self.embed_stats)
+        # float16, as `rnaloc embed` stores them: a FASTA and its embeddings NPZ predict the same
+        mats = [m.astype(np.float16) for m in mats]
+        return self.predict_matrices([r.id for r in records], mats, attention=attention)
+
+    def predict_matrices(self, ids, mats, attention=False):
+        """Predict (L_i, D) matrices: a :class:`ChunkResult` in the order of ``ids``."""
+        model = self.model
+        full = np.array([m.shape[0] for m in mats], dtype=np.int64)
+        used = np.minimum(full, model.max_length) if model.max_length else full
+        self.cropped += int((used < full).sum())
+        probs = np.zeros((len(ids), len(model.classes)), dtype=np.float32)
+        weights = [None] * len(ids) if attention else None
+        batched = np.arange(len(ids))
+        if len(ids) and used.max() > LONG_NT and model.pieces is not None:
+            # a k-mer model takes a very long sequence in pieces: memory bounded by the piece, same result
+            for i in np.flatnonzero(used > LONG_NT):
+                try:
+                    probs[i], att = model.pieces.run(mats[i][: used[i]])
+                except Exception as exc:  # noqa: BLE001 - ORT raises its own types
+                    raise self._failure(exc, 1, used[i], ids[i]) from None
+                if attention:
+                    weights[i] = np.zeros((full[i], 1), dtype=np.float32)
+                    weights[i][: used[i], 0] = att
+            batched = np.flatnonzero(used <= LONG_NT)
+        for sub in bucket_batches(used[batched], self.batch_size, max_tokens=MAX_TOKENS,
+                                  max_pairs=pair_cap(model.quadratic)):
+            batch = batched[sub]
+            x, lengths = pad_batch([mats[i][: used[i]] for i in batch])
             try:
-                p, attention = model.run(x, lengths)
+                p, att = model.run(x, lengths)
             except Exception as exc:  # noqa: BLE001 - ORT raises its own types (out of memory, mostly)
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-                hint = (" (a model trained without --max-len needs memory growing with the square of the length)"
-                        if model.quadratic and not model.max_length else "")
-                raise InputError(source, f"ONNX Runtime failed on a batch of {len(batch)} sequence(s) of up to "
-                                 f"{int(used[batch].max())} positions{hint}: {reason}", ids[batch[0]]) from None
+                raise self._failure(exc, len(batch), used[batch].max(), ids[batch[0]]) from None
             probs[batch] = p
-            if writer is not None:
+            if attention:
                 for row, i in enumerate(batch):
-                    weights = np.zeros((full[i], 1), dtype=np.float32)
-                    weights[: used[i], 0] = attention[row, : used[i]]
-                    writer.add(ids[i], weights)
-            bar.update(len(batch))
-        if writer is not None:
-            writer.set_order(ids)
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+                    w = np.zeros((full[i], 1), dtype=np.float32)
+                    w[: used[i], 0] = att[row, : used[i]]
+                    weights[i] = w
+        if not np.isfinite(probs).all():
+            bad = ids[int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])]
+            raise InputError(self.source, "the model gave non-finite probabilities (corrupt embeddings?)", bad)
+        return ChunkResult(self.rows(ids, probs), probs, weights)
+
+    def _failure(self, exc, n, positions, rid):
+        model = self.model
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        hint = (" (a model trained without --max-len needs memory growing with the square of the length)"
+                if model.quadratic and not model.max_length else "")
+        return InputError(self.source, f"ONNX Runtime failed on a batch of {n} sequence(s) of up to "
+                          f"{int(positions)} positions{hint}: {reason}", rid)
+
+    def rows(self, ids, probs):
+        """The predictions DataFrame of ``ids`` and their probabilities (N, C)."""
+        model = self.model
+        frame = pd.DataFrame({"id": list(ids), "rna_type": model.rna_type,
+                              "prediction": [model.classes[c] for c in predicted_class(probs, model.tie_class)]})
+        for c, name in enumerate(model.classes):
+            frame[f"probability_{name}"] = probs[:, c]
+        return frame
+
+    def log_cropped(self):
+        if self.cropped:
+            log.info("%d sequences are longer than the model's %d positions: it sees their first %d (as in training)",
+                     self.cropped, self.model.max_length, self.model.max_length)
+
+
+@dataclass
+class _Dim:
+    dim: int
+
+
+@dataclass
+class ChunkResult:
+    """The predictions of one chunk: rows (DataFrame), probabilities (N, C), attention (N arrays (L, 1)) or None."""
+
+    frame: pd.DataFrame
+    probs: np.ndarray
+    attention: list = None
+
+
+def store_chunks(store, max_nt):
+    """Lists of ids of an :class:`EmbeddingStore`, in its order, of at most ``max_nt`` rows each."""
+    block, nt = [], 0
+    for rid in store.ids:
+        n = store.length(rid)
+        if block and nt + n > max_nt:
+            yield block
+            block, nt = [], 0
+        block.append(rid)
+        nt += n
+    if block:
+        yield block
+
+
+class PredictionSink:
+    """Where predicted chunks go: the predictions TSV (streamed, renamed into place at the end)
+    and the optional attention NPZ (streamed). Use as a context manager: on an exception
+    (Ctrl-C included) neither file is left behind."""
+
+    def __init__(self, output, columns, attention_path=None, attention_meta=None, header=()):
+        self.output = output
+        self.columns = list(columns)
+        self.attention_path = attention_path
+        self.attention_meta = attention_meta
+        self.header = list(header)
+        self.counts = {}
+        self.rows = 0
+
+    def __enter__(self):
+        from .fileio import atomic_output, provenance_lines
+
+        self._stack = contextlib.ExitStack()
+        self._stack.__enter__()
+        try:
+            self._out = self._stack.enter_context(atomic_output(self.output, "w"))
+            self._writer = None
+            if self.attention_path is not None:
+                self._writer = self._stack.enter_context(
+                    EmbeddingWriter(self.attention_path, self.attention_meta, dtype=np.float32,
+                                    format_name=ATTENTION_FORMAT))
+            for line in self.header + provenance_lines("predict"):
+                self._out.write(line + "\n")
+            self._out.write("\t".join(self.columns) + "\n")
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def write(self, result):
+        """Append one chunk's rows (and attention) in the order given."""
+        frame = result.frame.reindex(columns=self.columns)
+        prob_cols = [c for c in self.columns if c.startswith("probability_")]
+        frame[prob_cols] = frame[prob_cols].round(6)
+        frame.to_csv(self._out, sep="\t", index=False, header=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
+        for name, n in frame["prediction"].value_counts(sort=False).items():
+            self.counts[name] = self.counts.get(name, 0) + int(n)
+        self.rows += len(frame)
+        if self._writer is not None:
+            for rid, weights in zip(result.frame["id"], result.attention):
+                self._writer.add(rid, weights)
+
+    def __exit__(self, *exc):
+        return self._stack.__exit__(*exc)
+
+
+def predict_stream(chunks, predictor, output, *, attention_path=None, embedding_meta=None, source="the input"):
+    """Predict an iterable of chunks (lists of records, or of ids for a store) and stream the rows
+    to ``output`` (and the attention to ``attention_path``). Returns the sink (counts, rows)."""
+    bar = progress(desc=f"predict ({predictor.model.rna_type})", unit="seq")
+    meta = predictor.attention_meta(embedding_meta or {}) if attention_path is not None else None
+    try:
+        with PredictionSink(output, predictor.columns, attention_path, meta) as sink:
+            for chunk in chunks:
+                sink.write(chunk(attention_path is not None) if callable(chunk) else
+                           predictor.predict_chunk(chunk, attention=attention_path is not None))
+                bar.update(sink.rows - bar.n)
+            if not sink.rows:
+                raise InputError(source, "no sequences")
     finally:
         bar.close()
-    if not np.isfinite(probs).all():
-        bad = ids[int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])]
-        raise InputError(source, "the model gave non-finite probabilities (corrupt embeddings?)", bad)
-    frame = pd.DataFrame({"id": ids, "rna_type": model.rna_type,
-                          "prediction": [model.classes[c] for c in predicted_class(probs, model.tie_class)]})
-    for c, name in enumerate(model.classes):
-        frame[f"probability_{name}"] = probs[:, c]
-    return frame
+    predictor.log_cropped()
+    return sink
+
+
+def predict_store(store, model, *, attention_path=None, batch_size=DEFAULT_BATCH_SIZE, source="embeddings"):
+    """Predict every sequence of an :class:`EmbeddingStore`; returns the predictions DataFrame (in memory)."""
+    check_same_encoder(model.encoder, store.meta, f"model {model.name}", source)
+    if not store.ids:
+        raise InputError(source, "no sequences")
+    predictor = Predictor(model, batch_size=batch_size, source=source)
+    return _collect(predictor, _store_chunk_calls(store, predictor), attention_path, store.meta)
+
+
+def _store_chunk_calls(store, predictor):
+    for ids in store_chunks(store, predictor.chunk_nt()):
+        yield lambda attention, ids=ids: predictor.predict_matrices(ids, [store.get(r, np.float16) for r in ids],
+                                                                    attention=attention)
+
+
+def _collect(predictor, chunks, attention_path, embedding_meta):
+    """Predict chunks into one DataFrame (the library's in-memory form), attention streamed to a file."""
+    frames = []
+    writer = None
+    if attention_path is not None:
+        writer = EmbeddingWriter(attention_path, predictor.attention_meta(embedding_meta), dtype=np.float32,
+                                 format_name=ATTENTION_FORMAT)
+    with writer if writer is not None else contextlib.nullcontext():
+        for chunk in chunks:
+            result = chunk(writer is not None) if callable(chunk) else predictor.predict_chunk(chunk, writer is not None)
+            frames.append(result.frame)
+            if writer is not None:
+                for rid, weights in zip(result.frame["id"], result.attention):
+                    writer.add(rid, weights)
+    predictor.log_cropped()
+    return pd.concat(frames, ignore_index=True)
+
+
+def make_predictor(model, *, provider="auto", batch_size=DEFAULT_BATCH_SIZE, weights=None, long_policy="truncate",
+                   toks_per_batch=None, device="auto", precision="auto", threads=None, source="the input"):
+    """A :class:`Predictor` for sequence input: the model with its own encoder."""
+    from .encoders import get_encoder
+
+    encoder = get_encoder(model.encoder["encoder"], weights=weights, device=device, precision=precision, threads=threads)
+    return Predictor(model, encoder=encoder, long_policy=long_policy, toks_per_batch=toks_per_batch,
+                     batch_size=batch_size, source=source)
 
 
 def predict_records(records, model=None, attention_path=None, *, rna_type=None, provider="auto",
                     batch_size=DEFAULT_BATCH_SIZE, weights=None, long_policy="truncate", toks_per_batch=None,
-                    device="auto", precision="auto", threads=None, source="the input"):
+                    device="auto", precision="auto", threads=None, source="the input", max_nt=None):
     """Embed ``records`` with the model's own encoder and predict them (library entry point).
 
     ``model`` is an ONNX path or :class:`OnnxModel`; None takes the bundled model of
-    ``rna_type``. Returns the predictions DataFrame in input order; writes the
+    ``rna_type``. Returns the predictions DataFrame in input order (in memory: for
+    files of any size use :func:`predict_file`, which streams); writes the
     attention NPZ when ``attention_path`` is given.
     """
-    from .embed import embed_records
-    from .encoders import get_encoder
+    from .embed import chunk_records
 
     model = load_model(model, rna_type, provider=provider, threads=threads)
-    encoder = get_encoder(model.encoder["encoder"], weights=weights, device=device, precision=precision, threads=threads)
-    check_same_encoder(model.encoder, encoder.meta(), f"model {model.name}", f"encoder {encoder.name}")
-    with tempfile.TemporaryDirectory(prefix="rnaloc-predict-") as tmp:
-        npz = os.path.join(tmp, "embeddings.npz")
-        quiet = _WarningsOnly()  # embed's "embedded ... into <temporary file>" is noise here; warnings stay
-        log.addFilter(quiet)
-        try:
-            stats = embed_records(records, encoder, npz, long=long_policy,
-                                  toks_per_batch=toks_per_batch)
-        finally:
-            log.removeFilter(quiet)
-        log.debug("embedded %d sequences (%d nt) with %s", stats.sequences, stats.nucleotides, encoder.name)
-        store = EmbeddingStore(npz)
-        try:
-            return predict_store(store, model, attention_path=attention_path, batch_size=batch_size, source=source)
-        finally:
-            for shard in store.shards:  # release the memory map before the folder goes
-                shard.embeddings = None
+    predictor = make_predictor(model, weights=weights, long_policy=long_policy, toks_per_batch=toks_per_batch,
+                               device=device, precision=precision, threads=threads, batch_size=batch_size,
+                               source=source)
+    frame = _collect(predictor, chunk_records(records, predictor.chunk_nt(max_nt)), attention_path,
+                     predictor.embedding_meta())
+    if frame.empty:
+        raise InputError(source, "no sequences")
+    _log_embedding(predictor)
+    return frame
+
+
+def _log_embedding(predictor):
+    from .embed import log_long_sequences
+
+    stats = predictor.embed_stats
+    log_long_sequences(stats, predictor.encoder.max_len)
+    log.debug("embedded %d sequences (%d nt) with %s", stats.sequences, stats.nucleotides, predictor.encoder.name)
 
 
 def is_npz(path):
@@ -228,26 +460,38 @@ def is_npz(path):
 
 
 def predict_file(input, output, *, model=None, rna_type=None, attention_path=None, provider="auto",
-                 batch_size=DEFAULT_BATCH_SIZE, threads=None, label_source=None, **encoding):
-    """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ)."""
+                 batch_size=DEFAULT_BATCH_SIZE, threads=None, max_nt=None, label_source=None, **encoding):
+    """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ).
+
+    Streams: the input is read, embedded and predicted a chunk of at most ``max_nt``
+    nucleotides at a time (default :data:`rnaloc_tools.embed.DEFAULT_CHUNK_NT`, fewer
+    for a wide encoder), and each chunk's rows are written before the next is read;
+    the TSV (and the attention NPZ) is renamed into place at the end. Returns the
+    :class:`PredictionSink` (rows written, counts per class).
+    """
+    from .embed import chunk_records
     from .fileio import check_writable, display_name
-    from .formats import read_records, write_table
+    from .formats import read_records
 
     check_writable(output)
     if attention_path is not None:
         check_writable(attention_path)
     loaded = load_model(model, rna_type, provider=provider, threads=threads, label_source=label_source)
+    source = display_name(input)
     if is_npz(input):
-        frame = predict_store(EmbeddingStore(input), loaded, attention_path=attention_path, batch_size=batch_size,
-                              source=display_name(input))
+        store = EmbeddingStore(input)
+        check_same_encoder(loaded.encoder, store.meta, f"model {loaded.name}", source)
+        predictor = Predictor(loaded, batch_size=batch_size, source=source)
+        sink = predict_stream(_store_chunk_calls(store, predictor), predictor, output, attention_path=attention_path,
+                              embedding_meta=store.meta, source=source)
     else:
-        frame = predict_records(read_records(input), loaded, attention_path, provider=provider, batch_size=batch_size,
-                                threads=threads, source=display_name(input), **encoding)
-    counts = frame["prediction"].value_counts()
-    log.info("predicted %d sequences with %s (%s, %s encoder, %s): %s", len(frame), loaded.name, loaded.rna_type,
-             loaded.encoder.get("encoder"), loaded.provider, ", ".join(f"{c} {counts.get(c, 0)}" for c in loaded.classes))
-    out = frame.copy()
-    prob_cols = [c for c in out.columns if c.startswith("probability_")]
-    out[prob_cols] = out[prob_cols].round(6)
-    write_table(out, output, "predict")
-    return frame
+        predictor = make_predictor(loaded, provider=provider, batch_size=batch_size, threads=threads, source=source,
+                                   **encoding)
+        chunks = chunk_records(read_records(input), predictor.chunk_nt(max_nt))
+        sink = predict_stream(chunks, predictor, output, attention_path=attention_path,
+                              embedding_meta=predictor.embedding_meta(), source=source)
+        _log_embedding(predictor)
+    log.info("predicted %d sequences with %s (%s, %s encoder, %s): %s", sink.rows, loaded.name, loaded.rna_type,
+             loaded.encoder.get("encoder"), loaded.provider,
+             ", ".join(f"{c} {sink.counts.get(c, 0)}" for c in loaded.classes))
+    return sink

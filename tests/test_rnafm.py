@@ -20,6 +20,7 @@ from rnaloc_tools.encoders.rnafm import (
     write_random_checkpoint,
 )
 from rnaloc_tools.errors import RnalocError
+from rnaloc_tools.formats import EmbeddingStore
 from rnaloc_tools.seqs import ALPHABET
 
 #: fp32 tolerance between our SDPA path and the package's own attention (the issue asks <= 1e-4).
@@ -33,7 +34,7 @@ SEQS = ["ACGU" * 30 + "N", "GGGCCAUUAG", "RYSWKMBDHVN" * 4, "U", "AUGGCUACGAUCGA
 @pytest.fixture(scope="module")
 def encoder(tiny_rnafm):
     torch.manual_seed(0)
-    return RnaFmEncoder(tiny_rnafm, device="cpu")
+    return RnaFmEncoder(tiny_rnafm, device="cpu", precision="fp32")
 
 
 def _sha(path):
@@ -80,7 +81,7 @@ def test_official_layout_without_contact_regression_and_fp16_weights_load(tmp_pa
     model[key] = model[key].half()
     path = tmp_path / "w.pth"
     torch.save(data, path)
-    enc = RnaFmEncoder(path, device="cpu")
+    enc = RnaFmEncoder(path, device="cpu", precision="fp32")
     assert enc.model.layers[1].fc2.weight.dtype == torch.float32
     assert torch.equal(enc.model.layers[1].fc2.weight, model[key].float())
     assert enc.model.contact_head.regression.weight.shape == encoder.model.contact_head.regression.weight.shape
@@ -107,7 +108,7 @@ def test_meta_and_dimensions(tiny_rnafm, encoder):
 def test_loading_does_not_modify_the_file(tmp_path):
     path = write_random_checkpoint(tmp_path / "w.pth", seed=3)
     before = _sha(path)
-    RnaFmEncoder(path, device="cpu")
+    RnaFmEncoder(path, device="cpu", precision="fp32")
     assert _sha(path) == before
 
 
@@ -135,7 +136,7 @@ def test_letter_without_token_is_an_error(encoder):
 @pytest.mark.parametrize("token_dropout", [False, True])
 def test_sdpa_matches_the_package_attention(tmp_path, token_dropout):
     path = write_random_checkpoint(tmp_path / "w.pth", seed=1, token_dropout=token_dropout)
-    enc = RnaFmEncoder(path, device="cpu")
+    enc = RnaFmEncoder(path, device="cpu", precision="fp32")
     tokens = enc.tokens(SEQS)  # padded batch of different lengths
     real = ~tokens.eq(enc.alphabet.padding_idx)
     with torch.inference_mode():
@@ -176,7 +177,7 @@ def test_legacy_serialization_loads_the_same(tmp_path, tiny_rnafm, encoder):
     data = torch.load(tiny_rnafm, weights_only=False)
     legacy = tmp_path / "legacy.pth"
     torch.save(data, legacy, _use_new_zipfile_serialization=False)
-    enc = RnaFmEncoder(legacy, device="cpu")
+    enc = RnaFmEncoder(legacy, device="cpu", precision="fp32")
     assert np.array_equal(enc.embed(["ACGUN"])[0], encoder.embed(["ACGUN"])[0])
 
 
@@ -195,7 +196,7 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
     data["args"] = _RunsCode(marker)
     torch.save(data, path)
     with pytest.raises(RnalocError, match="only argparse.Namespace is allowed"):
-        RnaFmEncoder(path, device="cpu")
+        RnaFmEncoder(path, device="cpu", precision="fp32")
     assert not marker.exists()
 
 
@@ -213,7 +214,7 @@ def test_other_formats_are_one_line_errors(tmp_path, make, message):
     path = tmp_path / "w.pth"
     make(path)
     with pytest.raises(RnalocError, match=message) as err:
-        RnaFmEncoder(path, device="cpu")
+        RnaFmEncoder(path, device="cpu", precision="fp32")
     assert "\n" not in str(err.value)
 
 
@@ -257,3 +258,46 @@ def test_checkpoint_is_reproducible_from_its_seed(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
+
+
+# --------------------------------------------------------------------------- precision that fits the CPU
+
+from rnaloc_tools.encoders import rnafm as rnafm_module  # noqa: E402
+
+
+def test_cpuinfo_flags_are_read_from_the_flags_lines():
+    text = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\nbugs\t: x\nflags\t: amx_bf16 amx_tile\n"
+    assert rnafm_module.cpuinfo_bf16_flags(text) == ["amx_bf16", "avx512_bf16"]
+    assert rnafm_module.cpuinfo_bf16_flags("flags\t: fpu avx2 fma\n") == []
+    assert rnafm_module.cpuinfo_bf16_flags("model name\t: avx512_bf16 in a name\n") == []
+
+
+def test_torch_capability_and_cpuinfo_agree_on_this_machine(monkeypatch):
+    native, evidence = rnafm_module.cpu_native_bf16()
+    assert "torch CPU capability" in evidence
+    if os.path.exists("/proc/cpuinfo"):
+        monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")  # an older torch: /proc/cpuinfo decides
+        again, where = rnafm_module.cpu_native_bf16()
+        assert again == native and "/proc/cpuinfo" in where
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu_is_bf16_only_where_native(monkeypatch, native, expected):
+    monkeypatch.setattr(rnafm_module, "cpu_native_bf16", lambda: (native, "test"))
+    assert rnafm_module.resolve_precision("auto", "cpu") == expected
+    assert rnafm_module.resolve_precision("auto", "cuda") == "fp16"
+    assert rnafm_module.resolve_precision("fp32", "cpu") == "fp32"
+
+
+def test_explicit_bf16_without_native_support_warns_with_the_measured_cost(cli, tmp_path, tiny_rnafm, monkeypatch):
+    fasta = tmp_path / "x.fa"
+    fasta.write_text(">a\nACGUN\n")
+    monkeypatch.setattr(rnafm_module, "cpu_native_bf16", lambda: (False, "neither AVX512-BF16 nor AMX (test)"))
+    result = cli("embed", fasta, "--weights", tiny_rnafm, "--device", "cpu", "--precision", "bf16", "-o", tmp_path / "a.npz")
+    assert result.exit_code == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "6x slower than fp32" in warning[0] and "neither AVX512-BF16 nor AMX" in warning[0]
+    monkeypatch.setattr(rnafm_module, "cpu_native_bf16", lambda: (True, "AVX512-BF16 (test)"))
+    result = cli("embed", fasta, "--weights", tiny_rnafm, "--device", "cpu", "--precision", "bf16", "-o", tmp_path / "b.npz")
+    assert result.exit_code == 0 and "slower" not in result.stderr
+    assert EmbeddingStore(tmp_path / "b.npz").meta["precision"] == "bf16"

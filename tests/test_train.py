@@ -112,19 +112,58 @@ def test_train_cross_validates_and_writes_checkpoint_and_report(cli, mirna, tmp_
     report = tmp_path / "m.report"
     table = read_table(report / "cv_metrics.tsv")
     assert table.header[0].startswith("#rnaloc train")
-    folds = table.df["fold"].tolist()
-    assert folds == ["1", "2", "3", "4", "5", "mean", "sd", "final-model-on-test-split"]
-    metrics = table.df.set_index("fold")[["accuracy", "macro_f1", "macro_precision", "macro_recall"]].astype(float)
+    folds = ["1", "2", "3", "4", "5", "mean", "sd", "final-model-on-test-split"]
+    assert table.df.columns[:2].tolist() == ["predictor", "fold"]
+    for predictor in ("model", "majority", "length", "model_minus_length"):
+        assert table.df.loc[table.df["predictor"] == predictor, "fold"].tolist() == folds, predictor
+    model_rows = table.df[table.df["predictor"] == "model"]
+    metrics = model_rows.set_index("fold")[["accuracy", "macro_f1", "macro_precision", "macro_recall", "brier",
+                                            "ece"]].astype(float)
     assert ((metrics >= 0) & (metrics <= 1)).all().all()
     per_fold = metrics.iloc[:5]
     assert metrics.loc["mean", "accuracy"] == pytest.approx(per_fold["accuracy"].mean(), abs=1e-3)
-    assert table.df.set_index("fold").loc["5", "n_test"] != ""
+    assert model_rows.set_index("fold").loc["5", "n_test"] != ""
+    _check_baselines_on_the_same_folds(table.df, dataset, report)
+    cv_baselines = ckpt["training"]["cv_baselines"]
+    assert set(cv_baselines) == {"majority", "length", "model_minus_length"}
+    assert "the length-only baseline on the same folds" in result.stderr
     oof = read_table(report / "cv_predictions.tsv").df
     data = read_table(dataset).df
     assert sorted(oof["id"]) == sorted(data.loc[data["split"] != "test", "id"])  # every training row once
     assert set(oof["fold"]) == {"1", "2", "3", "4", "5"}
     for png in ("learning_curves.png", "confusion_matrix.png"):
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _check_baselines_on_the_same_folds(table, dataset, report):
+    """The baseline rows are the baselines fitted on each fold's training part (from the out-of-fold
+    predictions' fold column), scored on its held-out part; model_minus_length is the paired difference."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, matthews_corrcoef, roc_auc_score
+
+    data = read_table(dataset).df
+    data = data[data["split"] != "test"].set_index("id")
+    fold_of = read_table(report / "cv_predictions.tsv").df.set_index("id")["fold"]
+    y = (data["label"] == "intracellular").astype(int)
+    x = np.log(data["sequence"].str.len().astype(float))
+    got = table.set_index(["predictor", "fold"])
+    for fold in ["1", "2", "3", "4", "5"]:
+        held = fold_of.index[fold_of == fold]
+        train = fold_of.index[fold_of != fold]
+        mu, sd = x[train].mean(), x[train].std(ddof=0)
+        lr = LogisticRegression().fit(((x[train] - mu) / sd).to_frame(), y[train])
+        prob = lr.predict_proba(((x[held] - mu) / sd).to_frame())[:, 1]
+        pred = (prob > 0.5).astype(int)
+        assert float(got.loc[("length", fold), "accuracy"]) == pytest.approx(accuracy_score(y[held], pred), abs=1e-4)
+        assert float(got.loc[("length", fold), "mcc"]) == pytest.approx(matthews_corrcoef(y[held], pred), abs=1e-4)
+        if y[held].nunique() == 2:
+            assert float(got.loc[("length", fold), "auroc"]) == pytest.approx(roc_auc_score(y[held], prob), abs=1e-4)
+        majority = int(y[train].mean() > 0.5)
+        assert float(got.loc[("majority", fold), "accuracy"]) == pytest.approx((y[held] == majority).mean(), abs=1e-4)
+        assert int(got.loc[("length", fold), "n_train"]) == len(train)
+        for m in ("accuracy", "mcc"):
+            diff = float(got.loc[("model", fold), m]) - float(got.loc[("length", fold), m])
+            assert float(got.loc[("model_minus_length", fold), m]) == pytest.approx(diff, abs=2e-4)
 
 
 def test_training_is_bit_for_bit_repeatable(cli, mirna, tmp_path):
@@ -152,7 +191,8 @@ def test_train_transformer_baseline_without_cv(cli, mirna, tmp_path):
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["arch"] == "transformer" and ckpt["hparams"]["d_model"] == 16
     table = read_table(tmp_path / "t.report" / "cv_metrics.tsv").df
-    assert table["fold"].tolist() == ["final-model-on-test-split"]
+    assert table["fold"].tolist() == ["final-model-on-test-split"] * 4
+    assert table["predictor"].tolist() == ["model", "majority", "length", "model_minus_length"]
     assert not (tmp_path / "t.report" / "cv_predictions.tsv").exists()
 
 
@@ -257,7 +297,9 @@ def test_the_dataset_fold_column_is_honoured(cli, mirna, rows, tmp_path):
     data = _write_dataset(tmp_path / "folds.tsv", with_folds)
     result = cli("train", data, mirna[1], "-o", tmp_path / "m.pt", "--folds", 5, "--epochs", 1)
     assert result.exit_code == 0, result.stderr
-    table = read_table(tmp_path / "m.report" / "cv_metrics.tsv").df.set_index("fold")
+    table = read_table(tmp_path / "m.report" / "cv_metrics.tsv").df
+    assert table["predictor"].unique().tolist() == ["model", "majority", "length", "model_minus_length"]
+    table = table[table["predictor"] == "model"].set_index("fold")
     assert list(table.index) == ["a", "b", "mean", "sd"]
     assert int(table.loc["a", "n_test"]) == (with_folds["fold"] == "a").sum()
     oof = read_table(tmp_path / "m.report" / "cv_predictions.tsv").df.set_index("id")
@@ -274,6 +316,10 @@ def test_a_fold_whose_held_out_part_has_one_class(cli, mirna, rows, tmp_path):
     assert result.exit_code == 0, result.stderr
     ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
     assert ckpt["training"]["cv"]["cv_auroc"][1] is None
+    # held out "a" leaves a training part of one class: its baselines cannot be fitted, said and left empty
+    assert "fold a: baselines not fitted (only one class" in result.stderr
+    table = read_table(tmp_path / "m.report" / "cv_metrics.tsv").df.set_index(["predictor", "fold"])
+    assert table.loc[("length", "a"), "accuracy"] == "" and table.loc[("length", "b"), "accuracy"] != ""
 
 
 def test_one_fold_is_a_usage_error(cli, mirna, tmp_path):

@@ -62,7 +62,8 @@ encoding_options = _compose(
     ),
     click.option(
         "--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto", show_default=True,
-        help="RNA-FM compute precision (auto: fp16 on CUDA, fp32 on CPU).",
+        help="RNA-FM compute precision. auto: fp16 on CUDA; on CPU bf16 only where the CPU has native bf16 "
+        "(AVX512-BF16 or AMX), else fp32 (bf16 is emulated there: about 6x slower; asking for it warns).",
     ),
     threads_option,
 )

@@ -4,6 +4,7 @@ import click
 
 from .. import RNA_TYPES
 from ..bundled import LABEL_SOURCES
+from ..embed import DEFAULT_CHUNK_NT
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
 from ._util import encoding_options, input_argument, output_option
 
@@ -24,16 +25,21 @@ from ._util import encoding_options, input_argument, output_option
               help="ONNX Runtime provider (auto: CUDA when onnxruntime-gpu has it, else CPU).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Sequences per batch (sorted by length).")
+@click.option("--chunk-nt", type=click.IntRange(min=1), default=DEFAULT_CHUNK_NT, show_default=True,
+              help="Nucleotides read, embedded and predicted at a time (fewer for RNA-FM models): memory is "
+              "bounded by this, not by the input's size.")
 @encoding_options
-def command(input, model, rna_type, label_source, output, attention_path, provider, batch_size, weights, long_policy,
-            toks_per_batch, device, precision, threads):
+def command(input, model, rna_type, label_source, output, attention_path, provider, batch_size, chunk_nt, weights,
+            long_policy, toks_per_batch, device, precision, threads):
     """Predict the localization of the sequences in INPUT.
 
     INPUT is FASTA or a dataset TSV ('-' for stdin, .gz allowed), embedded on the
     fly with the model's own encoder, or an embeddings NPZ from `rnaloc embed`
     made with that encoder. Writes one row per sequence, in input order:
     id, rna_type, prediction, probability_<class>... A tie goes to the class that
-    was more frequent in the model's training data.
+    was more frequent in the model's training data. The input is streamed a chunk
+    at a time (--chunk-nt), so a file of millions of sequences needs no more
+    memory than a small one; the outputs appear, complete, at the end.
 
     \b
     Examples:
@@ -52,5 +58,6 @@ def command(input, model, rna_type, label_source, output, attention_path, provid
     if attention_path == "-":
         raise click.BadParameter("an NPZ cannot be written to stdout; give a file name", param_hint="--attention")
     predict_file(input, output or "-", model=model, rna_type=rna_type, label_source=label_source,
-                 attention_path=attention_path, provider=provider, batch_size=batch_size, threads=threads,
-                 weights=weights, long_policy=long_policy, toks_per_batch=toks_per_batch, device=device, precision=precision)
+                 attention_path=attention_path, provider=provider, batch_size=batch_size, max_nt=chunk_nt,
+                 threads=threads, weights=weights, long_policy=long_policy, toks_per_batch=toks_per_batch,
+                 device=device, precision=precision)

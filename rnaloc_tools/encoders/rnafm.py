@@ -34,7 +34,9 @@ and v come from one GEMM (the three weights stacked per batch, the same result
 as three) and the GELU runs in place. The result is the final layer's
 representation (after ``emb_layer_norm_after``, the package's
 ``representations[num_layers]``), BOS/EOS stripped, float32. Precision
-``auto`` is fp16 (autocast) on CUDA and fp32 on CPU. The token budget of a
+``auto`` is fp16 (autocast) on CUDA; on CPU it is bf16 (autocast) where the
+CPU computes bf16 natively (AVX512-BF16 or AMX, :func:`cpu_native_bf16`) and
+fp32 elsewhere, where bf16 is emulated and about six times slower. The token budget of a
 batch defaults to :data:`DEFAULT_TOKS_PER_BATCH` of the device.
 """
 
@@ -338,13 +340,59 @@ def resolve_device(device):
     return device
 
 
+#: What bf16 cost on a CPU without native bf16, measured by bench/bench_embed.py (AMD EPYC, AVX2 only,
+#: 45 sequences, quiet machine): throughput vs the original RNALoc-LM method x3.93 in fp32, x0.66 in bf16.
+BF16_EMULATED_COST = "about 6x slower than fp32 (bench/bench_embed.py on an AVX2-only AMD EPYC: x0.66 vs x3.93)"
+
+
+def cpuinfo_bf16_flags(text):
+    """The native-bf16 flags (``avx512_bf16``, ``amx_bf16``) among the ``flags`` lines of /proc/cpuinfo text."""
+    flags = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return sorted(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_native_bf16():
+    """(bool, evidence): does this CPU compute bf16 natively (AVX512-BF16 or AMX)?
+
+    torch's own CPU capability check (``torch.cpu._is_avx512_bf16_supported``,
+    ``_is_amx_tile_supported``) where this torch has it, else the ``flags`` of
+    /proc/cpuinfo; without either, no.
+    """
+    import torch
+
+    avx = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if avx is not None and amx is not None:
+        found = [name for name, check in (("AVX512-BF16", avx), ("AMX", amx)) if check()]
+        return bool(found), f"{' and '.join(found) or 'neither AVX512-BF16 nor AMX'} (torch CPU capability)"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            found = cpuinfo_bf16_flags(fh.read())
+    except OSError:
+        return False, "CPU features unknown (no /proc/cpuinfo)"
+    return bool(found), f"{' and '.join(found) or 'neither avx512_bf16 nor amx_bf16'} (/proc/cpuinfo)"
+
+
 def resolve_precision(precision, device):
-    if precision in (None, "auto"):
-        return "fp16" if device == "cuda" else "fp32"
-    if precision not in PRECISIONS:
+    """The precision to run: ``auto`` is fp16 on CUDA, and on CPU bf16 where it is native, else fp32."""
+    if precision not in (None,) + PRECISIONS:
         raise RnalocError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
     if precision == "fp16" and device == "cpu":
         raise RnalocError("--precision fp16 needs --device cuda; on CPU use fp32 (or bf16)")
+    if device == "cpu" and precision in (None, "auto", "bf16"):
+        native, evidence = cpu_native_bf16()
+        if precision == "bf16" and not native:
+            log.warning("--precision bf16 on a CPU without native bf16 (%s): it is emulated, %s; "
+                        "--precision fp32 (or auto) is faster here", evidence, BF16_EMULATED_COST)
+        if precision in (None, "auto"):
+            precision = "bf16" if native else "fp32"
+            log.debug("--precision auto: %s on this CPU (native bf16: %s)", precision, evidence)
+    elif precision in (None, "auto"):
+        precision = "fp16" if device == "cuda" else "fp32"
     return precision
 
 

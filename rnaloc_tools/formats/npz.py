@@ -15,8 +15,10 @@ memory-maps the ``embeddings`` member, so one sequence is read without loading
 the rest, and it accepts several shard files as one store.
 """
 
+import array
 import json
 import os
+import shutil
 import struct
 import tempfile
 import zipfile
@@ -27,6 +29,7 @@ from numpy.lib import format as npformat
 from .. import __version__
 from ..errors import InputError, RnalocError
 from ..fileio import atomic_path
+from ..seqs import SeenIds
 
 FORMAT_NAME = "rnaloc-embeddings"
 #: Per-position attention/importance that ``predict --attention`` writes: the same
@@ -55,6 +58,11 @@ class EmbeddingWriter:
     >>> with EmbeddingWriter("x.npz", {"encoder": "one-hot", "dim": 4}) as w:
     ...     w.add("seq1", matrix)          # (L, D) array, any float dtype
     ...     w.set_order(["seq1", ...])     # optional: the order of the file
+
+    Matrices and ids go to spill files beside the output as they are added; memory
+    holds 24 bytes per sequence (its row count and a digest of its id), so millions
+    of sequences written in their final order (no :meth:`set_order`) cost a few
+    tens of MB. :meth:`set_order` with another order reads the ids back into a dict.
     """
 
     def __init__(self, path, meta, *, dtype=DTYPE, format_name=FORMAT_NAME):
@@ -66,9 +74,15 @@ class EmbeddingWriter:
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         folder = os.path.dirname(os.path.abspath(self.path))
-        self._spill = tempfile.TemporaryFile(dir=folder, prefix=".rnaloc-spill-")
-        self._entries = {}  # id -> (byte offset in spill, rows)
-        self._arrival = []
+        try:
+            self._spill = tempfile.TemporaryFile(dir=folder, prefix=".rnaloc-spill-")
+            self._id_spill = tempfile.TemporaryFile(dir=folder, prefix=".rnaloc-spill-")
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._rows = array.array("q")  # rows of each sequence, in the order added
+        self._seen = SeenIds()
+        self._id_width = 1  # longest id, in characters
         self._order = None
         self._closed = False
 
@@ -76,57 +90,88 @@ class EmbeddingWriter:
         matrix = np.asarray(matrix)
         if matrix.ndim != 2 or matrix.shape[1] != self.dim:
             raise RnalocError(f"{self.path}: embedding of {rid!r} has shape {matrix.shape}, expected (L, {self.dim})")
-        if rid in self._entries:
-            raise RnalocError(f"{self.path}: duplicate id {rid!r}")
-        offset = self._spill.tell()
+        if not self._seen.add(rid):
+            raise RnalocError(f"{self.path}: duplicate id {self._seen.duplicate!r}")
         self._spill.write(np.ascontiguousarray(matrix, dtype=self.dtype).tobytes())
-        self._entries[rid] = (offset, matrix.shape[0])
-        self._arrival.append(rid)
+        encoded = rid.encode("utf-8", "surrogatepass")
+        self._id_spill.write(struct.pack("<I", len(encoded)) + encoded)
+        self._id_width = max(self._id_width, len(rid))
+        self._rows.append(matrix.shape[0])
 
     def set_order(self, ids):
         """Write the sequences in this order (default: the order they were added)."""
         self._order = list(ids)
 
     def __len__(self):
-        return len(self._entries)
+        return len(self._rows)
+
+    def _added_ids(self):
+        """The ids in the order they were added, read back from the spill file."""
+        self._id_spill.seek(0)
+        read = self._id_spill.read
+        for _ in range(len(self._rows)):
+            (size,) = struct.unpack("<I", read(4))
+            yield read(size).decode("utf-8", "surrogatepass")
 
     def close(self):
         if self._closed:
             return
         self._closed = True
         try:
-            order = self._order if self._order is not None else self._arrival
-            if len(order) != len(self._entries) or set(order) != set(self._entries):
-                raise RnalocError(f"{self.path}: internal error: the order does not match the sequences added")
-            lengths = np.array([self._entries[r][1] for r in order], dtype=np.int64)
-            offsets = np.zeros(len(order) + 1, dtype=np.int64)
+            if not self._seen.flush():
+                raise RnalocError(f"{self.path}: duplicate id {self._seen.duplicate!r}")
+            row_bytes = self.dim * self.dtype.itemsize
+            if self._order is None:
+                position = None  # the order added: one sequential copy
+                lengths = np.frombuffer(self._rows, dtype=np.int64) if len(self._rows) else np.zeros(0, np.int64)
+                width = self._id_width
+            else:
+                position = {rid: i for i, rid in enumerate(self._added_ids())}
+                if len(self._order) != len(position) or set(self._order) != set(position):
+                    raise RnalocError(f"{self.path}: internal error: the order does not match the sequences added")
+                rows = np.frombuffer(self._rows, dtype=np.int64)
+                starts = np.concatenate([[0], np.cumsum(rows)[:-1]]) * row_bytes
+                lengths = rows[[position[r] for r in self._order]]
+                width = max([len(r) for r in self._order], default=1)
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
             meta = {"format_version": FORMAT_VERSION, "tool_version": __version__}
             meta.update(self.meta)
             meta["format"] = self.format_name
-            row_bytes = self.dim * self.dtype.itemsize
+            ids = self._added_ids() if position is None else iter(self._order)
             with zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                _write_member(zf, "ids", np.array(order, dtype=str) if order else np.zeros(0, dtype="<U1"))
+                with zf.open("ids.npy", "w", force_zip64=True) as fp:
+                    id_dtype = np.dtype(f"<U{width}")
+                    _npy_header(fp, (len(lengths),), id_dtype)
+                    for rid in ids:
+                        fp.write(rid.encode("utf-32-le").ljust(id_dtype.itemsize, b"\0"))
                 _write_member(zf, "offsets", offsets)
                 _write_member(zf, "meta", np.array(json.dumps(meta, sort_keys=True)))
                 with zf.open("embeddings.npy", "w", force_zip64=True) as fp:
                     _npy_header(fp, (int(offsets[-1]), self.dim), self.dtype)
-                    for rid in order:
-                        start, rows = self._entries[rid]
-                        self._spill.seek(start)
-                        fp.write(self._spill.read(rows * row_bytes))
+                    if position is None:
+                        self._spill.seek(0)
+                        shutil.copyfileobj(self._spill, fp, 1 << 20)
+                    else:
+                        for rid, n in zip(self._order, lengths):
+                            self._spill.seek(int(starts[position[rid]]))
+                            fp.write(self._spill.read(int(n) * row_bytes))
         except BaseException as exc:
-            self._spill.close()
+            self._close_spills()
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
             raise
-        self._spill.close()
+        self._close_spills()
         self._atomic.__exit__(None, None, None)
+
+    def _close_spills(self):
+        self._spill.close()
+        self._id_spill.close()
 
     def abort(self):
         if self._closed:
             return
         self._closed = True
-        self._spill.close()
+        self._close_spills()
         exc = RnalocError("aborted")
         self._atomic.__exit__(RnalocError, exc, None)
 

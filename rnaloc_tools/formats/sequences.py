@@ -7,7 +7,7 @@ from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from ..errors import InputError
 from ..fileio import display_name, is_stdio, open_binary_input
-from ..seqs import Record, normalize
+from ..seqs import Record, SeenIds, normalize
 from .tables import read_dataset_handle
 
 
@@ -36,19 +36,20 @@ def sniff_format(handle, source):
 
 def read_fasta_handle(text, source):
     """Yield normalised :class:`Record` objects from a FASTA text handle."""
-    seen = set()
+    seen = SeenIds()  # bounded memory for millions of records
     first = True
     for title, seq in SimpleFastaParser(text):
         first = False
         rid = title.split(None, 1)[0] if title.strip() else ""
         if not rid:
             raise InputError(source, "FASTA header without an id", title)
-        if rid in seen:
-            raise InputError(source, "duplicate id", rid)
-        seen.add(rid)
+        if not seen.add(rid):
+            raise InputError(source, "duplicate id", seen.duplicate)
         yield Record(rid, normalize(seq, source=source, record=rid))
     if first:
         raise InputError(source, "empty input: no sequences")
+    if not seen.flush():
+        raise InputError(source, "duplicate id", seen.duplicate)
 
 
 def read_records(path):

@@ -1,6 +1,16 @@
 """Classification metrics for two-class localization (scikit-learn), with bootstrap intervals.
 
-Used by ``rnaloc train`` (per-fold metrics) and ``rnaloc evaluate``. No torch here.
+Used by ``rnaloc train`` (per-fold metrics) and ``rnaloc evaluate`` (:mod:`.evaluation`). No torch here.
+
+Calibration: the Brier score is the mean squared difference between the
+predicted probability of the second class (``classes[1]``) and the outcome (1 when
+the true class is ``classes[1]``, else 0), as scikit-learn's ``brier_score_loss``.
+The expected calibration error (ECE) bins that probability into ``ECE_BINS``
+equal-width bins [0, 0.1), [0.1, 0.2), ..., [0.9, 1.0] and averages, weighted by
+the number of sequences in each bin, the absolute difference between the mean
+predicted probability and the observed fraction of ``classes[1]`` in the bin:
+ECE = sum over bins of (n_bin / N) * |observed_bin - predicted_bin|. The same bins
+draw the reliability diagram of ``rnaloc evaluate --plots``.
 """
 
 import warnings
@@ -9,14 +19,53 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
+    brier_score_loss,
     confusion_matrix,
     matthews_corrcoef,
     precision_recall_fscore_support,
     roc_auc_score,
 )
 
-#: Metric names in the order of every metrics table.
-METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "mcc", "auroc")
+#: Metric names in the order of every metrics table (brier and ece: lower is better).
+METRICS = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "mcc", "auroc", "brier", "ece")
+
+#: Metrics whose paired difference, model minus the length baseline, is reported.
+DIFFERENCE_METRICS = ("accuracy", "mcc", "auroc")
+
+#: Equal-width bins of the predicted probability for the ECE and the reliability diagram.
+ECE_BINS = 10
+
+
+def calibration_bins(prob_positive, n_bins=ECE_BINS):
+    """Bin index (0 .. n_bins-1) of each probability: [0, 1/n), [1/n, 2/n), ..., [(n-1)/n, 1]."""
+    prob = np.asarray(prob_positive, dtype=float)
+    return np.clip(np.floor(prob * n_bins).astype(np.int64), 0, n_bins - 1)
+
+
+def reliability(y_true, prob_positive, n_bins=ECE_BINS):
+    """The reliability table: one row per non-empty bin (bin_low, bin_high, n, predicted, observed)."""
+    y = np.asarray(y_true, dtype=float)
+    prob = np.asarray(prob_positive, dtype=float)
+    bins = calibration_bins(prob, n_bins)
+    n = np.bincount(bins, minlength=n_bins)
+    predicted = np.bincount(bins, weights=prob, minlength=n_bins)
+    observed = np.bincount(bins, weights=y, minlength=n_bins)
+    keep = n > 0
+    edges = np.arange(n_bins + 1) / n_bins
+    return pd.DataFrame({
+        "bin_low": edges[:-1][keep], "bin_high": edges[1:][keep], "n": n[keep],
+        "predicted": predicted[keep] / n[keep], "observed": observed[keep] / n[keep],
+    })
+
+
+def expected_calibration_error(y_true, prob_positive, n_bins=ECE_BINS):
+    """ECE over ``n_bins`` equal-width bins (module docstring); NaN for no rows."""
+    y = np.asarray(y_true, dtype=float)
+    prob = np.asarray(prob_positive, dtype=float)
+    if not len(y):
+        return float("nan")
+    gap = np.bincount(calibration_bins(prob, n_bins), weights=y - prob, minlength=n_bins)
+    return float(np.abs(gap).sum() / len(y))
 
 
 def compute_metrics(y_true, y_pred, prob_positive):
@@ -26,6 +75,7 @@ def compute_metrics(y_true, y_pred, prob_positive):
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
+    prob_positive = np.asarray(prob_positive, dtype=float)
     labels = [0, 1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # single-class resamples: sklearn warns, the values are defined
@@ -44,6 +94,8 @@ def _metrics(y_true, y_pred, prob_positive, labels):
         "macro_recall": recall,
         "mcc": matthews_corrcoef(y_true, y_pred) if len(y_true) else float("nan"),
         "auroc": roc_auc_score(y_true, prob_positive) if len(np.unique(y_true)) == 2 else float("nan"),
+        "brier": brier_score_loss(y_true, prob_positive, pos_label=1) if len(y_true) else float("nan"),
+        "ece": expected_calibration_error(y_true, prob_positive),
     }
 
 
@@ -76,6 +128,11 @@ def resampled_metrics(y_true, y_pred, prob_positive, idx):
         n0 = n - n1
         auroc = ((ranks * t).sum(1) - n1 * (n1 + 1) / 2) / (n1 * n0)
     auroc = np.where((n1 > 0) & (n0 > 0), auroc, np.nan)
+    brier = ((prob - t) ** 2).mean(1)
+    # ECE = sum over bins |sum(y - p)| / n: one weighted bincount over (resample, bin) cells
+    cells = np.arange(len(idx))[:, None] * ECE_BINS + calibration_bins(prob)
+    gap = np.bincount(cells.ravel(), weights=(t - prob).ravel(), minlength=len(idx) * ECE_BINS)
+    ece = np.abs(gap.reshape(len(idx), ECE_BINS)).sum(1) / n
     return {
         "accuracy": (tp + tn) / n,
         "macro_f1": (f1_1 + f1_0) / 2,
@@ -83,23 +140,53 @@ def resampled_metrics(y_true, y_pred, prob_positive, idx):
         "macro_recall": (rec1 + rec0) / 2,
         "mcc": mcc,
         "auroc": auroc,
+        "brier": brier,
+        "ece": ece,
     }
 
 
-def bootstrap_intervals(y_true, y_pred, prob_positive, *, n=1000, seed=0, level=0.95):
-    """Percentile bootstrap intervals {metric: (low, high)} over ``n`` seeded resamples of the rows."""
-    y_true, y_pred, prob = (np.asarray(a) for a in (y_true, y_pred, prob_positive))
+def bootstrap_indices(n_rows, n=1000, seed=0):
+    """(n, n_rows) row indices of ``n`` seeded bootstrap resamples; the same for every predictor scored."""
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y_true), (n, len(y_true)))
-    samples = resampled_metrics(y_true, y_pred, prob.astype(float), idx)
+    return rng.integers(0, n_rows, (n, n_rows))
+
+
+def percentile_interval(values, level=0.95):
+    """(low, high) percentile interval of ``values``, NaN resamples (undefined AUROC) left out."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if not len(values):
+        return (np.nan, np.nan)
     alpha = (1 - level) / 2
-    out = {}
-    for name in METRICS:
-        values = samples[name][~np.isnan(samples[name])]
-        out[name] = (
-            (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))) if len(values) else (np.nan, np.nan)
-        )
-    return out
+    return (float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha)))
+
+
+def paired_differences(y_true, first, second, idx, *, metrics=DIFFERENCE_METRICS, level=0.95):
+    """{metric: (value, low, high)} of ``first`` minus ``second`` on the same rows and resamples.
+
+    ``first`` and ``second`` are (predicted class indices, probability of class 1).
+    The interval is the percentile interval of the per-resample differences over
+    the resamples ``idx`` (paired: both predictors scored on the same resampled rows).
+    """
+    y_true = np.asarray(y_true)
+    (pred_a, prob_a), (pred_b, prob_b) = ((np.asarray(p), np.asarray(q, dtype=float)) for p, q in (first, second))
+    point_a, point_b = compute_metrics(y_true, pred_a, prob_a), compute_metrics(y_true, pred_b, prob_b)
+    samples_a = resampled_metrics(y_true, pred_a, prob_a, idx)
+    samples_b = resampled_metrics(y_true, pred_b, prob_b, idx)
+    return {m: (point_a[m] - point_b[m], *percentile_interval(samples_a[m] - samples_b[m], level)) for m in metrics}
+
+
+def bootstrap_intervals(y_true, y_pred, prob_positive, *, n=1000, seed=0, level=0.95, idx=None):
+    """Percentile bootstrap intervals {metric: (low, high)} over ``n`` seeded resamples of the rows.
+
+    ``idx`` (from :func:`bootstrap_indices`) gives the resamples explicitly, so that
+    several predictors are scored on the same ones.
+    """
+    y_true, y_pred, prob = (np.asarray(a) for a in (y_true, y_pred, prob_positive))
+    if idx is None:
+        idx = bootstrap_indices(len(y_true), n, seed)
+    samples = resampled_metrics(y_true, y_pred, prob.astype(float), idx)
+    return {name: percentile_interval(samples[name], level) for name in METRICS}
 
 
 def confusion(y_true, y_pred, classes):
@@ -109,14 +196,27 @@ def confusion(y_true, y_pred, classes):
 
 
 def summarise_folds(rows):
-    """Per-fold metric dicts -> a table with the folds, then ``mean`` and ``sd`` rows."""
+    """Per-fold metric dicts -> a table with the folds, then ``mean`` and ``sd`` rows.
+
+    Rows with a ``predictor`` key (``model``, ``majority``, ``length``,
+    ``model_minus_length``) are summarised per predictor, in the order they first
+    appear, and the table starts with a ``predictor`` column.
+    """
     table = pd.DataFrame(rows)
-    mean = table[list(METRICS)].mean()
-    sd = table[list(METRICS)].std(ddof=1) if len(table) > 1 else table[list(METRICS)].std(ddof=0)
-    extra = pd.DataFrame([{"fold": "mean", **mean.to_dict()}, {"fold": "sd", **sd.to_dict()}])
-    out = pd.concat([table, extra], ignore_index=True)
+    metrics = [m for m in METRICS if m in table.columns]
+    parts = []
+    groups = table.groupby("predictor", sort=False) if "predictor" in table.columns else [(None, table)]
+    for name, part in groups:
+        mean = part[metrics].mean()
+        sd = part[metrics].std(ddof=1) if len(part) > 1 else part[metrics].std(ddof=0)
+        key = {} if name is None else {"predictor": name}
+        extra = pd.DataFrame([{**key, "fold": "mean", **mean.to_dict()}, {**key, "fold": "sd", **sd.to_dict()}])
+        parts += [part, extra]
+    out = pd.concat(parts, ignore_index=True)
+    first = [c for c in ("predictor", "fold") if c in out.columns]
+    out = out[first + metrics + [c for c in out.columns if c not in first and c not in metrics]]
     for col in out.columns:
-        if col not in METRICS and col != "fold":
+        if col not in METRICS and col not in ("fold", "predictor"):
             out[col] = out[col].astype("Int64")  # counts stay integers beside the empty mean/sd cells
     return out
 
@@ -138,75 +238,3 @@ def predicted_class(probabilities, tie_class):
     tied = (probs == top).sum(axis=1) > 1
     pred[tied] = tie_class
     return pred
-
-
-def _some(ids, n=3):
-    ids = list(ids)
-    return ", ".join(repr(i) for i in ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
-
-
-def evaluate_predictions(predictions_path, dataset_path, *, n_bootstrap=1000, seed=0):
-    """Join a predictions TSV with a dataset TSV on ``id``; metrics with bootstrap 95% intervals.
-
-    Returns (metrics table, confusion DataFrame, rna_type). Every prediction must
-    have a dataset row and every dataset row a prediction, of the same rna_type.
-    """
-    from .. import CLASSES
-    from ..errors import InputError
-    from ..formats import PREDICTION_COLUMNS, read_dataset, read_table
-
-    preds = read_table(predictions_path, require=PREDICTION_COLUMNS)
-    data = read_dataset(dataset_path)
-    p, d = preds.df, data.df
-    if p.empty:
-        raise InputError(preds.source, "no predictions")
-    dup = p["id"][p["id"].duplicated()]
-    if len(dup):
-        raise InputError(preds.source, "duplicate id", dup.iloc[0])
-    types = sorted(set(p["rna_type"]))
-    if len(types) != 1 or types[0] not in CLASSES:
-        raise InputError(preds.source, f"expected predictions of one known rna_type, found {', '.join(types)}")
-    rna_type = types[0]
-    classes = CLASSES[rna_type]
-    prob_cols = [f"probability_{c}" for c in classes]
-    missing_cols = [c for c in prob_cols if c not in p.columns]
-    if missing_cols:
-        raise InputError(preds.source, f"missing column(s) {', '.join(missing_cols)} for {rna_type}")
-    unknown = p.loc[~p["prediction"].isin(classes), "id"]
-    if len(unknown):
-        bad = p.set_index("id").loc[unknown.iloc[0], "prediction"]
-        raise InputError(preds.source, f"prediction {bad!r} is not a class of {rna_type} ({', '.join(classes)})", unknown.iloc[0])
-    not_in_data = sorted(set(p["id"]) - set(d["id"]))
-    if not_in_data:
-        raise InputError(data.source, f"{len(not_in_data)} predicted id(s) not found in the dataset: {_some(not_in_data)}")
-    predicted_ids = set(p["id"])
-    not_predicted = [r for r in d["id"] if r not in predicted_ids]
-    if not_predicted:
-        raise InputError(preds.source, f"{len(not_predicted)} dataset id(s) have no prediction: {_some(not_predicted)}")
-    joined = d[["id", "rna_type", "label"]].merge(p, on="id", suffixes=("", "_predicted"))
-    wrong = joined.loc[joined["rna_type"] != joined["rna_type_predicted"]]
-    if len(wrong):
-        row = wrong.iloc[0]
-        raise InputError(data.source, f"rna_type {row['rna_type']} in the dataset but {row['rna_type_predicted']} in the predictions", row["id"])
-    try:
-        prob = joined[prob_cols[1]].astype(float).to_numpy()
-    except ValueError as exc:
-        raise InputError(preds.source, f"column {prob_cols[1]} is not numeric ({exc})") from None
-    invalid = ~(np.isfinite(prob) & (prob >= 0) & (prob <= 1))
-    if invalid.any():
-        i = int(np.flatnonzero(invalid)[0])
-        raise InputError(preds.source, f"{prob_cols[1]} {joined[prob_cols[1]].iloc[i]!r} is not a probability "
-                         "(a number from 0 to 1)", joined["id"].iloc[i])
-    y_true = joined["label"].map(classes.index).to_numpy()
-    y_pred = joined["prediction"].map(classes.index).to_numpy()
-    values = compute_metrics(y_true, y_pred, prob)
-    intervals = bootstrap_intervals(y_true, y_pred, prob, n=n_bootstrap, seed=seed)
-    rows = [{"metric": m, "value": values[m], "ci95_low": intervals[m][0], "ci95_high": intervals[m][1]} for m in METRICS]
-    rows = [{**r, "value": round(r["value"], 4), "ci95_low": round(r["ci95_low"], 4), "ci95_high": round(r["ci95_high"], 4)}
-            for r in rows]
-    rows.append({"metric": "n", "value": len(joined)})
-    matrix = confusion(y_true, y_pred, classes)
-    for t in classes:
-        for q in classes:
-            rows.append({"metric": f"confusion_true_{t}_predicted_{q}", "value": int(matrix.loc[t, q])})
-    return pd.DataFrame(rows, dtype=object), matrix, rna_type

@@ -22,6 +22,12 @@ and the learning-rate schedule, so the fold metrics never see data that steered
 training. The final model is trained the same way on all non-test rows (a tenth
 held out for early stopping), not picked among the fold models.
 
+Baselines: on every fold, the majority-class and the length-only baselines
+(:mod:`.baselines`) are fitted on the fold's training part (the validation tenth
+included) and scored on its held-out part, beside the model; per fold, the
+paired difference model minus length (accuracy, MCC, AUROC) is recorded too. The
+length is the whole sequence's, not the ``max_len`` crop.
+
 With the same seed and inputs, CPU training is bit-for-bit repeatable:
 :func:`init` seeds torch and numpy generators and turns on
 ``torch.use_deterministic_algorithms``; every fit re-seeds from (seed, run).
@@ -44,7 +50,9 @@ from ..formats.npz import ENCODER_KEYS
 from ..progress import progress
 from .batching import bucket_batches, pad_batch, pair_cap
 from .losses import default_loss, make_loss
-from .metrics import compute_metrics, predicted_class, summarise_folds
+from .baselines import baseline_predictions, fit_baselines
+from .metrics import DIFFERENCE_METRICS, compute_metrics, predicted_class, summarise_folds
+from .plots import save_png
 from .registry import build_model
 
 log = logging.getLogger("rnaloc")
@@ -92,7 +100,7 @@ class TrainingData:
     classes: tuple
     encoder: dict
     cropped: int = 0
-    sequences: list = None  # (N,) the dataset's sequences (for the applicability domain)
+    sequences: list = None  # (N,) the dataset's sequences (applicability domain; whole lengths for the length baseline)
 
     @property
     def lengths(self):
@@ -311,11 +319,37 @@ class TrainResult:
     model: torch.nn.Module
     hp: object
     data: TrainingData
-    fold_metrics: pd.DataFrame  # per fold, then mean and sd (None without CV)
+    fold_metrics: pd.DataFrame  # predictor, fold: per fold, then mean and sd (None without CV)
     test_metrics: dict  # the final model on split == test rows, or None
     oof: pd.DataFrame  # out-of-fold predictions (predictions TSV + fold), or None
     history: pd.DataFrame
     tie_class: int
+    test_baselines: dict = None  # {"majority": metrics, "length": metrics} on the split == test rows, or None
+
+
+def baseline_rows(data, train_idx, test_idx, model_metrics, **extra):
+    """Metric rows of the two baselines fitted on ``train_idx``, scored on ``test_idx``, and of the
+    paired difference model minus length (``model_metrics`` scored on the same rows)."""
+    # the whole sequence's length, not the max_len crop the model sees
+    lengths = np.array([len(s) for s in data.sequences]) if data.sequences is not None else data.lengths
+    try:
+        fitted = fit_baselines(lengths[train_idx], data.labels[train_idx], data.classes)
+    except ValueError as exc:  # a training part of one class (a given fold column): no baseline to fit
+        where = f"fold {extra['fold']}" if "fold" in extra else "the test rows"
+        log.warning("%s: baselines not fitted (%s); their metrics are left empty", where, exc)
+        fitted = None
+    rows = []
+    scored = {}
+    for name in ("majority", "length"):
+        if fitted is None:
+            scored[name] = {m: float("nan") for m in model_metrics}
+        else:
+            probs, pred = baseline_predictions({name: fitted[name]}, lengths[test_idx])[name]
+            scored[name] = compute_metrics(data.labels[test_idx], pred, probs[:, 1])
+        rows.append({"predictor": name, **extra, **scored[name]})
+    rows.append({"predictor": "model_minus_length", **extra,
+                 **{m: model_metrics[m] - scored["length"][m] for m in DIFFERENCE_METRICS}})
+    return rows, scored
 
 
 def prediction_frame(data, idx, probs, tie_class):
@@ -340,8 +374,9 @@ def train(data, cfg):
             probs = predict_indices(result.model, data, te, cfg.batch_size)
             pred = predicted_class(probs, tie_class)
             metrics = compute_metrics(data.labels[te], pred, probs[:, 1])
-            rows.append({"fold": name, **metrics, "n_train": len(tr_idx), "n_validation": len(va_idx),
-                         "n_test": len(te), "best_epoch": result.best_epoch})
+            rows.append({"predictor": "model", "fold": name, **metrics, "n_train": len(tr_idx),
+                         "n_validation": len(va_idx), "n_test": len(te), "best_epoch": result.best_epoch})
+            rows += baseline_rows(data, tr, te, metrics, fold=name, n_train=len(tr), n_test=len(te))[0]
             log.info("fold %s: accuracy %.3f, macro F1 %.3f, MCC %.3f (best epoch %d)", name,
                      metrics["accuracy"], metrics["macro_f1"], metrics["mcc"], result.best_epoch)
             frame = prediction_frame(data, te, probs, tie_class)
@@ -358,6 +393,9 @@ def train(data, cfg):
         test_metrics = compute_metrics(data.labels[test_idx], predicted_class(probs, tie_class), probs[:, 1])
         log.info("final model on the %d test rows: accuracy %.3f, macro F1 %.3f", len(test_idx),
                  test_metrics["accuracy"], test_metrics["macro_f1"])
+        test_baselines = baseline_rows(data, pool, test_idx, test_metrics)[1]
+    else:
+        test_baselines = None
     fold_metrics = summarise_folds(rows) if rows else None
     if oof:
         oof = pd.concat(oof, ignore_index=True)
@@ -365,7 +403,8 @@ def train(data, cfg):
         oof = oof.sort_values("id", key=lambda s: s.map(order)).reset_index(drop=True)
     else:
         oof = None
-    return TrainResult(final.model, final.hp, data, fold_metrics, test_metrics, oof, pd.DataFrame(histories), tie_class)
+    return TrainResult(final.model, final.hp, data, fold_metrics, test_metrics, oof, pd.DataFrame(histories), tie_class,
+                       test_baselines)
 
 
 REPORT_FILES = ("cv_metrics.tsv", "cv_predictions.tsv", "learning_curves.png", "confusion_matrix.png")
@@ -395,13 +434,6 @@ def _check_outputs(output, report_dir, force):
         raise RnalocError(f"{report_dir}: cannot write the report: folder {parent} does not exist")
 
 
-def _save_png(fig, path):
-    from ..fileio import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-
-
 def plot_learning_curves(history, path):
     import matplotlib
 
@@ -418,7 +450,7 @@ def plot_learning_curves(history, path):
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
     ax_acc.legend(fontsize="small")
     fig.tight_layout()
-    _save_png(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
@@ -437,8 +469,25 @@ def plot_confusion(matrix, path, title):
     for (r, c), v in np.ndenumerate(matrix.to_numpy()):
         ax.text(c, r, str(v), ha="center", va="center", color="white" if v > peak / 2 else "black")
     fig.tight_layout()
-    _save_png(fig, path)
+    save_png(fig, path)
     plt.close(fig)
+
+
+def _signed(mean, sd):
+    if mean is None:
+        return "undefined"
+    return f"{mean:+.3f}" + ("" if sd is None else f" ± {sd:.3f}")
+
+
+def _verdict(gain):
+    """In words: does the model beat length? (mean gain in MCC and AUROC against their fold sd)"""
+    ahead = [gain[m][0] is not None and gain[m][0] > (gain[m][1] or 0) for m in ("mcc", "auroc")]
+    behind = [gain[m][0] is not None and gain[m][0] < -(gain[m][1] or 0) for m in ("mcc", "auroc")]
+    if all(ahead):
+        return "beats"
+    if any(behind):
+        return "does worse than"
+    return "does not clearly beat"
 
 
 def training_domain(data):
@@ -481,7 +530,12 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
     tool = "train"
     table = result.fold_metrics
     if result.test_metrics is not None:
-        test_row = pd.DataFrame([{"fold": "final-model-on-test-split", **result.test_metrics, "n_test": n_test}])
+        scored = {"model": result.test_metrics, **result.test_baselines}
+        test_rows = [{"predictor": name, "fold": "final-model-on-test-split", **values, "n_test": n_test}
+                     for name, values in scored.items()]
+        test_rows.append({"predictor": "model_minus_length", "fold": "final-model-on-test-split", "n_test": n_test,
+                          **{m: scored["model"][m] - scored["length"][m] for m in DIFFERENCE_METRICS}})
+        test_row = pd.DataFrame(test_rows)
         table = test_row if table is None else pd.concat([table, test_row], ignore_index=True)
     if table is not None:
         write_table(format_metrics(table), os.path.join(report_dir, "cv_metrics.tsv"), tool)
@@ -493,22 +547,31 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
         plot_confusion(confusion(data.labels[idx], y_pred, data.classes), os.path.join(report_dir, "confusion_matrix.png"),
                        f"{data.rna_type}: out-of-fold predictions")
     plot_learning_curves(result.history, os.path.join(report_dir, "learning_curves.png"))
-    summary = {}
+    summary, baselines = {}, {}
     if result.fold_metrics is not None:
-        mean = result.fold_metrics.set_index("fold").loc["mean"]
-        sd = result.fold_metrics.set_index("fold").loc["sd"]
         from .metrics import METRICS
+
+        folds = result.fold_metrics.set_index(["predictor", "fold"])
 
         def number(value):  # AUROC of a fold whose held-out part has one class is undefined (NA)
             return None if pd.isna(value) else float(value)
 
-        summary = {f"cv_{m}": [number(mean[m]), number(sd[m])] for m in METRICS}
+        def mean_sd(predictor, metrics):
+            return {m: [number(folds.loc[(predictor, "mean"), m]), number(folds.loc[(predictor, "sd"), m])]
+                    for m in metrics}
+
+        summary = {f"cv_{m}": value for m, value in mean_sd("model", METRICS).items()}
+        baselines = {p: mean_sd(p, METRICS) for p in ("majority", "length")}
+        baselines["model_minus_length"] = gain = mean_sd("model_minus_length", DIFFERENCE_METRICS)
+        log.info("%s: the model %s the length-only baseline on the same folds (model minus length, mean ± sd over "
+                 "folds): accuracy %s, MCC %s, AUROC %s", data.rna_type, _verdict(gain),
+                 *(_signed(*gain[m]) for m in DIFFERENCE_METRICS))
     counts = np.bincount(data.labels[~data.is_test], minlength=len(data.classes))
     extra = {
         "class_counts": [int(c) for c in counts],
         "tie_class": data.classes[result.tie_class],
         "max_length": cfg.max_len,
-        "training": {**{k: v for k, v in cfg.__dict__.items()}, "cv": summary,
+        "training": {**{k: v for k, v in cfg.__dict__.items()}, "cv": summary, "cv_baselines": baselines,
                      "n_sequences": int(len(data.ids) - n_test)},
     }
     domain = training_domain(data)

@@ -15,8 +15,8 @@ the pooled out-of-fold predictions (95% interval).
 
 Calibration: Platt scaling (logistic regression on the model's logit) fitted on out-of-fold
 logits. Its effect is measured by cross-fitting: fold f's probabilities are calibrated by a
-Platt fit on the other folds' out-of-fold logits. ECE: 10 equal-width bins of the probability
-of the second class, sum over bins of (bin share) x |mean probability - fraction positive|.
+Platt fit on the other folds' out-of-fold logits. ECE as `rnaloc evaluate` computes it
+(rnaloc_tools.model.metrics: 10 equal-width bins of the probability of the second class).
 """
 
 from pathlib import Path
@@ -30,6 +30,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from rnaloc_tools import CLASSES
 from rnaloc_tools.model.baselines import fit_baselines
+from rnaloc_tools.model.metrics import expected_calibration_error
 from rnaloc_tools.seqs import normalize
 
 #: the extra table of each RNA type (its own label source; see datasets/README.md)
@@ -121,25 +122,13 @@ def grouped_oof(df, score_mask, pool_mask, fit_predict, seed=0):
     return out
 
 
-def ece(y, p, bins=10):
-    """Expected calibration error: 10 equal-width bins of the second class's probability."""
-    y, p = np.asarray(y, float), np.asarray(p, float)
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = which == b
-        if m.any():
-            total += m.mean() * abs(p[m].mean() - y[m].mean())
-    return float(total)
-
-
 def metrics(y, p, threshold=0.5):
     """ACC, macro F1, MCC (prediction: p > threshold), AUROC, Brier, ECE."""
     pred = (np.asarray(p) > threshold).astype(int)
     one_class = len(set(y)) < 2
     return {"ACC": accuracy_score(y, pred), "macro_F1": f1_score(y, pred, average="macro", labels=[0, 1]),
             "MCC": matthews_corrcoef(y, pred), "AUROC": np.nan if one_class else roc_auc_score(y, p),
-            "Brier": brier_score_loss(y, p), "ECE": ece(y, p)}
+            "Brier": brier_score_loss(y, p), "ECE": expected_calibration_error(y, p)}
 
 
 def logit(p):

@@ -1,0 +1,208 @@
+"""A very long sequence through a k-mer model, in pieces (memory bounded by the piece).
+
+The k-mer graph (:mod:`rnaloc_tools.model.kmer`) holds window tables of 4^ceil(k/2)
+values per nucleotide: ~3 KB per nucleotide for kmax = 7, so a 2-Mb sequence
+would need ~6 GB in one piece. But everything it computes from the sequence is
+local:
+
+- the k-mer frequencies are sums over window starts: counted here over
+  consecutive pieces of window starts, each read with the kmax - 1 nucleotides
+  after it (no window counted twice or missed), exactly as the graph counts them
+  (the same one-hot products, in float64: integer counts are exact);
+- the probabilities depend on the sequence only through those frequencies and
+  its length: the part of the model's own ONNX graph from the frequencies on
+  (standardisation, classifier, and anything appended such as calibration) is
+  run on them;
+- a position's importance before normalisation depends on the frequencies (the
+  margin gradient) and on the windows covering it: the model's own graph computes
+  it for each piece read with kmax - 1 nucleotides of context on both sides, fed
+  the whole sequence's frequencies and length; the pieces are joined and
+  normalised to sum 1 as the graph does.
+
+The two sub-graphs are cut out of the ONNX file by the tensors' values, not
+their names: on a short random sequence, the tensor equal to the frequencies
+computed here and the tensor proportional to the attention (before its
+normalisation) are found among all intermediate values. Before use, the pieces
+path is checked against the whole graph on a sequence cut into many pieces
+(probabilities equal, attention within 1e-6); a model where any step fails is
+run whole (:func:`KmerPieces.build` returns None and says why at debug level).
+"""
+
+import json
+import logging
+
+import numpy as np
+
+log = logging.getLogger("rnaloc")
+
+#: Window starts per piece: a piece of a kmax-7 model holds ~32k x 256 float64 table values (64 MB).
+PIECE = 32768
+#: Attention of the pieces path vs the whole graph, checked when the model is loaded.
+CHECK_ATOL = 1e-6
+
+
+def _split(k):
+    a = (k + 1) // 2
+    return a, k - a
+
+
+def _shift(x, by):
+    if by == 0:
+        return x
+    out = np.zeros_like(x)
+    if by < len(x):
+        out[: len(x) - by] = x[by:]
+    return out
+
+
+def _window_table(x, a):
+    """x (P, 4) -> (P, 4^a): out[i] = x_i (x) ... (x) x_{i+a-1}, zero where the window runs past the end."""
+    out = x
+    for j in range(1, a):
+        out = (out[:, :, None] * _shift(x, j)[:, None, :]).reshape(len(x), -1)
+    return out
+
+
+def kmer_counts(x, kmin, kmax, piece=PIECE):
+    """Expected k-mer counts (k = kmin..kmax) of one one-hot sequence x (L, 4), concatenated (F,), float64.
+
+    Counted over pieces of ``piece`` window starts, each read with kmax - 1 more
+    nucleotides, so memory is bounded by the piece whatever the length.
+    """
+    length = len(x)
+    counts = [np.zeros(4**k) for k in range(kmin, kmax + 1)]
+    for start in range(0, length, piece):
+        stop = min(length, start + piece)
+        seg = np.asarray(x[start : min(length, stop + kmax - 1)], dtype=np.float64)
+        n = stop - start  # window starts of this piece
+        tables = {}
+        for j, k in enumerate(range(kmin, kmax + 1)):
+            a, b = _split(k)
+            for m in (a, b):
+                if m and m not in tables:
+                    tables[m] = _window_table(seg, m)
+            if b == 0:
+                counts[j] += tables[a][:n].sum(0)
+            else:
+                counts[j] += (tables[a][:n].T @ _shift(tables[b], a)[:n]).reshape(-1)
+    return np.concatenate(counts)
+
+
+def frequencies(x, kmin, kmax, piece=PIECE):
+    """The model's frequencies (1, F) float32: count / number of windows, as the graph divides them."""
+    length = len(x)
+    counts = kmer_counts(x, kmin, kmax, piece).astype(np.float32)
+    parts, offset = [], 0
+    for k in range(kmin, kmax + 1):
+        n = np.float32(max(length - (k - 1), 1))
+        parts.append(counts[offset : offset + 4**k] / n)
+        offset += 4**k
+    return np.concatenate(parts)[None, :]
+
+
+class KmerPieces:
+    """Run one long sequence through a k-mer ONNX model in pieces: :meth:`run` (x, L) -> (probs, attention)."""
+
+    def __init__(self, kmin, kmax, probs_session, score_session, freqs_name, score_name, piece=PIECE):
+        self.kmin, self.kmax = kmin, kmax
+        self.probs_session = probs_session
+        self.score_session = score_session
+        self.freqs_name = freqs_name
+        self.score_name = score_name
+        self.piece = piece
+
+    @classmethod
+    def build(cls, onnx_path, meta, make_session, piece=PIECE):
+        """The pieces runner of a k-mer model, or None (with the reason at debug level) when it cannot be cut."""
+        if meta.get("arch") != "kmer":
+            return None
+        try:
+            hp = json.loads(meta.get("hparams", "{}"))
+            kmin, kmax = int(hp["kmin"]), int(hp["kmax"])
+            runner = cls._cut(onnx_path, kmin, kmax, make_session, piece)
+        except Exception as exc:  # noqa: BLE001 - any failure means: run the model whole
+            log.debug("%s: long sequences run whole (the k-mer graph could not be cut into pieces: %s)",
+                      onnx_path, exc)
+            return None
+        return runner
+
+    @classmethod
+    def _cut(cls, onnx_path, kmin, kmax, make_session, piece):
+        import onnx
+        from onnx import helper, shape_inference, utils
+
+        proto = shape_inference.infer_shapes(onnx.load(onnx_path))
+        rng = np.random.default_rng(0)
+        probe_len = 61
+        x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, probe_len)][None]  # (1, L, 4)
+        lengths = np.array([probe_len], dtype=np.int64)
+        # every float intermediate as an output: find the two tensors by their values
+        probe = onnx.ModelProto()
+        probe.CopyFrom(proto)
+        known = {o.name for o in probe.graph.output}
+        for info in proto.graph.value_info:
+            if info.type.tensor_type.elem_type == onnx.TensorProto.FLOAT and info.name not in known:
+                probe.graph.output.append(helper.make_tensor_value_info(info.name, onnx.TensorProto.FLOAT, None))
+        session = make_session(probe.SerializeToString())
+        names = [o.name for o in session.get_outputs()]
+        values = dict(zip(names, session.run(names, {"embeddings": x, "lengths": lengths})))
+        freqs = frequencies(x[0], kmin, kmax)
+        attention = values["attention"]
+        freqs_name, scores = None, []
+        for name, value in values.items():
+            if name in ("probabilities", "attention"):
+                continue
+            if freqs_name is None and value.shape == freqs.shape and np.array_equal(value, freqs):
+                freqs_name = name
+            elif (value.shape == attention.shape and (value >= 0).all() and value.sum() > 0
+                  and abs(float(value.sum()) - 1) > 1e-3
+                  and np.allclose(value / value.sum(), attention, rtol=1e-5, atol=1e-8)):
+                scores.append(name)  # e.g. the score before and after its ReLU: the check below decides
+        if freqs_name is None or not scores:
+            raise ValueError("the frequency or importance tensor was not found")
+        extract = utils.Extractor(proto)
+        probs_session = make_session(extract.extract_model([freqs_name, "lengths"], ["probabilities"]).SerializeToString())
+        reasons = []
+        for score_name in scores:
+            score_model = extract.extract_model(["embeddings", "lengths", freqs_name], [score_name])
+            runner = cls(kmin, kmax, probs_session, make_session(score_model.SerializeToString()), freqs_name,
+                         score_name, piece)
+            try:
+                runner._check(session)
+            except ValueError as exc:
+                reasons.append(str(exc))
+                continue
+            return runner
+        raise ValueError("; ".join(reasons))
+
+    def _check(self, whole_session):
+        """The pieces path on a sequence cut into many pieces agrees with the whole graph."""
+        rng = np.random.default_rng(1)
+        length = 997
+        x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, length)]
+        probs, attention = self.run(x, piece=64)
+        p, a = whole_session.run(["probabilities", "attention"],
+                                 {"embeddings": x[None], "lengths": np.array([length], dtype=np.int64)})
+        if not np.array_equal(probs, p[0]) or not np.allclose(attention, a[0], rtol=0, atol=CHECK_ATOL):
+            raise ValueError(f"the pieces path differs from the whole graph (probabilities by "
+                             f"{float(np.abs(probs - p[0]).max()):.2g}, attention by {float(np.abs(attention - a[0]).max()):.2g})")
+
+    def run(self, x, piece=None):
+        """x (L, 4) one-hot (any float dtype) -> probabilities (C,) float32, attention (L,) float32."""
+        piece = piece or self.piece
+        length = len(x)
+        lengths = np.array([length], dtype=np.int64)
+        freqs = frequencies(x, self.kmin, self.kmax, piece)
+        (probs,) = self.probs_session.run(["probabilities"], {self.freqs_name: freqs, "lengths": lengths})
+        context = self.kmax - 1
+        push = np.empty(length, dtype=np.float32)
+        for start in range(0, length, piece):
+            stop = min(length, start + piece)
+            lo, hi = max(0, start - context), min(length, stop + context)
+            seg = np.asarray(x[lo:hi], dtype=np.float32)[None]
+            (score,) = self.score_session.run([self.score_name], {"embeddings": seg, "lengths": lengths,
+                                                                  self.freqs_name: freqs})
+            push[start:stop] = score[0, start - lo : stop - lo]
+        total = push.sum(dtype=np.float32)
+        attention = push / total if total > 0 else np.full(length, 1 / length, dtype=np.float32)
+        return probs[0], attention.astype(np.float32)

@@ -1,0 +1,159 @@
+"""Promises that cross tools: each test follows a promise through train -> export-onnx -> predict
+(or embed) the way a user meets it, so that breaking the promise anywhere on the way fails here.
+
+- the tie rule: a model records the class that was more frequent in its training data, and an exact
+  0.5/0.5 output is called as that class by `rnaloc predict` (never silently class 0);
+- `train --max-len N`: `predict` shows the model the first N positions of a longer sequence, exactly
+  as in training, and its attention is zero beyond N;
+- `embed --long windows`: every position of a long sequence is the mean of the windows that cover it;
+- the same input gives the same bytes, run after run.
+"""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingStore, read_records, read_table
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _write_fasta(path, records):
+    path.write_text("".join(f">{rid}\n{seq}\n" for rid, seq in records))
+    return path
+
+
+def _predictions(path):
+    return pd.read_csv(path, sep="\t", comment="#")
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- the tie class reaches `rnaloc predict` -----------------------------------------------------
+
+def _tied_model(cli, test_data, folder, majority):
+    """A one-hot model trained on data where ``majority`` is the larger class, then given a zero
+    classifier layer, so that it outputs exactly 0.5/0.5 for every sequence."""
+    table = read_table(test_data / "model-miRNA.tsv").df
+    minority = table[table.label != majority]
+    kept = pd.concat([table[table.label == majority], minority.iloc[: len(minority) // 2]])
+    kept = kept.drop(columns=[c for c in ("split", "fold") if c in kept.columns])
+    dataset = folder / "train.tsv"
+    kept.to_csv(dataset, sep="\t", index=False)
+    npz = folder / "e.npz"
+    assert cli("embed", dataset, "--encoder", "one-hot", "-o", npz).exit_code == 0
+    result = cli("train", dataset, npz, "-o", folder / "m.pt", "--folds", "0", "--epochs", "1")
+    assert result.exit_code == 0, result.stderr
+    ckpt = torch.load(folder / "m.pt", weights_only=True)
+    assert ckpt["tie_class"] == majority  # recorded from the training data's class counts
+    for key in ("classifier.weight", "classifier.bias"):
+        ckpt["state_dict"][key] = torch.zeros_like(ckpt["state_dict"][key])
+    torch.save(ckpt, folder / "tied.pt")
+    result = cli("export-onnx", folder / "tied.pt", "-o", folder / "tied.onnx")
+    assert result.exit_code == 0, result.stderr
+    return folder / "tied.onnx"
+
+
+@pytest.mark.parametrize("majority", ["intracellular", "extracellular"])
+def test_an_exact_tie_is_called_as_the_recorded_training_majority(cli, test_data, tmp_path, majority):
+    onnx_model = _tied_model(cli, test_data, tmp_path, majority)
+    out = tmp_path / "p.tsv"
+    result = cli("predict", test_data / "example-miRNA.fa", "--model", onnx_model, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    rows = _predictions(out)
+    assert len(rows) == len(list(read_records(test_data / "example-miRNA.fa")))
+    assert (rows["probability_extracellular"] == 0.5).all() and (rows["probability_intracellular"] == 0.5).all()
+    assert (rows["prediction"] == majority).all(), rows["prediction"].tolist()
+
+
+# --- a model trained with --max-len N sees the first N positions in predict too ------------------
+
+def test_a_max_len_model_predicts_long_sequences_as_their_first_n_nucleotides(cli, test_data, tmp_path):
+    n = 20
+    npz = tmp_path / "e.npz"
+    assert cli("embed", test_data / "model-miRNA.tsv", "--encoder", "one-hot", "-o", npz).exit_code == 0
+    result = cli("train", test_data / "model-miRNA.tsv", npz, "-o", tmp_path / "m.pt", "--folds", "0",
+                 "--max-len", n, "--epochs", "2")
+    assert result.exit_code == 0, result.stderr
+    assert cli("export-onnx", tmp_path / "m.pt", "-o", tmp_path / "m.onnx").exit_code == 0
+
+    records = [(r.id, r.seq) for r in read_records(test_data / "example-miRNA.fa")]
+    long = [(rid, seq) for rid, seq in records if len(seq) > n + 5]
+    assert len(long) >= 3, "the example needs sequences longer than the crop"
+    full = _write_fasta(tmp_path / "full.fa", long)
+    cropped = _write_fasta(tmp_path / "cropped.fa", [(rid, seq[:n]) for rid, seq in long])
+    outs = {}
+    for name, fasta in (("full", full), ("cropped", cropped)):
+        out, att = tmp_path / f"{name}.tsv", tmp_path / f"{name}.att.npz"
+        result = cli("predict", fasta, "--model", tmp_path / "m.onnx", "--attention", att, "-o", out)
+        assert result.exit_code == 0, result.stderr
+        outs[name] = (_predictions(out), EmbeddingStore(att, format_name=ATTENTION_FORMAT))
+    (p_full, a_full), (p_cut, a_cut) = outs["full"], outs["cropped"]
+    prob_cols = [c for c in p_full.columns if c.startswith("probability_")]
+    np.testing.assert_array_equal(p_full[prob_cols].to_numpy(), p_cut[prob_cols].to_numpy())
+    assert p_full["prediction"].tolist() == p_cut["prediction"].tolist()
+    for rid, seq in long:
+        weights_full, weights_cut = a_full.get(rid)[:, 0], a_cut.get(rid)[:, 0]
+        assert len(weights_full) == len(seq)  # one weight per nucleotide of the input sequence
+        np.testing.assert_allclose(weights_full[:n], weights_cut, rtol=1e-6, atol=1e-7)
+        assert not weights_full[n:].any()  # zero attention beyond the crop
+        assert weights_full[:n].sum() == pytest.approx(1, abs=1e-5)
+
+
+# --- --long windows: the mean of the windows that cover each position -----------------------------
+
+def test_window_averaging_at_every_position_of_a_3000_nt_sequence(cli, tmp_path, tiny_rnafm):
+    rng = np.random.default_rng(11)
+    seq = "".join(rng.choice(list("ACGU"), 3000))
+    result = cli("embed", _write_fasta(tmp_path / "long.fa", [("long", seq)]), "--weights", tiny_rnafm,
+                 "--long", "windows", "-o", tmp_path / "w.npz")
+    assert result.exit_code == 0, result.stderr
+    merged = EmbeddingStore(tmp_path / "w.npz").get("long").astype(np.float64)
+    assert merged.shape[0] == 3000
+
+    # By hand, from the documented rule: windows of 1022 nt overlapping by 1022 // 4 = 255 nt
+    # (stride 767), the last one ending at the sequence's end.
+    spans = [(0, 1022), (767, 1789), (1534, 2556), (1978, 3000)]
+    windows = _write_fasta(tmp_path / "windows.fa", [(f"w{s}", seq[s:e]) for s, e in spans])
+    result = cli("embed", windows, "--weights", tiny_rnafm, "-o", tmp_path / "parts.npz")
+    assert result.exit_code == 0, result.stderr
+    parts = EmbeddingStore(tmp_path / "parts.npz")
+    expected = np.zeros_like(merged)
+    for pos in range(3000):
+        covering = [parts.get(f"w{s}")[pos - s].astype(np.float64) for s, e in spans if s <= pos < e]
+        expected[pos] = np.mean(covering, axis=0)
+    # Both sides went through float16 storage (the windows' means, and each window alone):
+    # a few float16 rounding steps of values of magnitude <~4.
+    np.testing.assert_allclose(merged, expected, rtol=2e-3, atol=4e-3)
+    # the overlaps really are averages: they differ from either window alone
+    only_first = parts.get("w0")[767:1022].astype(np.float64)
+    assert np.abs(merged[767:1022] - only_first).max() > 1e-2
+
+
+# --- the same input gives the same bytes -----------------------------------------------------------
+
+@pytest.mark.parametrize("rna_type", ["miRNA", "lncRNA", "circRNA"])
+def test_two_predict_runs_write_identical_files(cli, test_data, tmp_path, rna_type):
+    fasta = test_data / f"example-{rna_type}.fa"
+    out, att = tmp_path / "p.tsv", tmp_path / "a.npz"
+    digests = []
+    for _ in range(2):
+        result = cli("predict", fasta, "--rna-type", rna_type, "--attention", att, "-o", out)
+        assert result.exit_code == 0, result.stderr
+        digests.append((_sha(out), _sha(att)))
+    assert digests[0] == digests[1]
+
+
+def test_two_embed_runs_write_identical_files(cli, test_data, tmp_path, tiny_rnafm):
+    digests = []
+    out = tmp_path / "e.npz"
+    for _ in range(2):
+        result = cli("embed", test_data / "example-lncRNA.fa", "--weights", tiny_rnafm, "-o", out)
+        assert result.exit_code == 0, result.stderr
+        digests.append(_sha(out))
+    assert digests[0] == digests[1]
