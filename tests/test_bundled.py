@@ -47,7 +47,8 @@ def read_predictions(text):
 
 def predict(cli, path, name):
     rna_type, source = BUNDLED[name]
-    res = cli("predict", path, "--rna-type", rna_type, "--label-source", source)
+    extra = ("--label-source", source) if rna_type == "lncRNA" else ()
+    res = cli("predict", path, "--rna-type", rna_type, *extra)
     assert res.exit_code == 0, res.stderr
     return read_predictions(res.stdout)
 

@@ -36,7 +36,7 @@ RNALOC=(python -m rnaloc_tools)
 CONFIGS="miRNA miRNA rnalocate 4 0.003 balanced 30 no
 lncRNA lncRNA rnalocate 7 0.0003 balanced 1 no
 lncRNA-fractionation lncRNA fractionation 5 0.001 none 1 no
-circRNA circRNA rnalocate 5 0.0001 none 1 yes"
+circRNA circRNA rnalocate 5 0.0001 none 30 yes"
 
 for RNA in miRNA lncRNA circRNA; do
   case "$ONLY" in *" $RNA"[\ -]*) ;; *) continue ;; esac
