@@ -1,12 +1,13 @@
 """Print the README's tables of the bundled models from their model cards (rnaloc_tools/models/*.json).
 
-    python workflows/bundled-models/cards_table.py
+    python workflows/bundled-models/cards_table.py [NAME...]
 
 The grouped-CV metrics of each shipped (calibrated) model beside the length-only and majority
 baselines on the same folds, the paired differences model minus length, and the calibration.
 """
 
 import json
+import sys
 from pathlib import Path
 
 MODELS = Path(__file__).resolve().parents[2] / "rnaloc_tools" / "models"
@@ -18,12 +19,14 @@ def ms(pair):
 
 
 def main():
-    cards = {n: json.loads((MODELS / f"{n}.json").read_text()) for n in ORDER if (MODELS / f"{n}.json").is_file()}
+    names = sys.argv[1:] or ORDER
+    cards = {n: json.loads((MODELS / f"{n}.json").read_text()) for n in names}
     print("| model | predictor | ACC | macro F1 | MCC | AUROC |")
     print("|---|---|---|---|---|---|")
     for name, card in cards.items():
         tr = card["training"]
         rows = [("model (calibrated, shipped)", {m[3:]: v for m, v in tr["cv"].items()}),
+                ("model before calibration", tr["cv_uncalibrated"]),
                 ("length only", tr["cv_baselines"]["length"]), ("majority", tr["cv_baselines"]["majority"])]
         for i, (pred, m) in enumerate(rows):
             label = f"**{name}**" if i == 0 else ""
