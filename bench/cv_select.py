@@ -79,13 +79,28 @@ def gapped_block(df, max_gap=10):
     return np.sqrt(np.array(rows) + 1e-6)
 
 
+def longest_orf(s):
+    """Length (nt, stop included) of the longest forward AUG..stop ORF of ``s`` (linear scan of 3 frames)."""
+    stops = {"UAA", "UAG", "UGA"}
+    best = 0
+    for frame in range(3):
+        start = None
+        for i in range(frame, len(s) - 2, 3):
+            codon = s[i:i + 3]
+            if start is None and codon == "AUG":
+                start = i
+            elif start is not None and codon in stops:
+                best = max(best, i + 3 - start)
+                start = None
+    return best
+
+
 def orf_block(df):
     """Longest forward ORF (AUG..stop) per sequence: log10 nt, fraction of the length, has >= 100 codons,
     and the sequence's stop-codon frequency (not computable in the one-hot graph: research only)."""
-    pattern = re.compile(r"(?=(AUG(?:...)*?(?:UAA|UAG|UGA)))")
     rows = []
     for s in df.sequence:
-        best = max((len(m.group(1)) for m in pattern.finditer(s)), default=0)
+        best = longest_orf(s)
         stops = sum(s.count(c) for c in ("UAA", "UAG", "UGA")) / max(len(s) - 2, 1)
         rows.append([np.log10(best + 1), best / len(s), float(best >= 300), stops])
     return np.array(rows)
