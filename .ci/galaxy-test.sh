@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Test the Galaxy wrappers in galaxy/ for real:
 #   1. planemo lint (no network checks) on every tool XML;
-#   2. a Galaxy server installed from PyPI (galaxy-web-apps + galaxy-app, in a venv of
-#      its own), started on 127.0.0.1 with conda off and the project's `rnaloc` on the
-#      jobs' PATH, then every wrapper's <tests> with galaxy-tool-test;
-#   3. job splitting (<parallelism>) and the .ga workflow, run in that Galaxy.
+#   2. a Galaxy server installed from PyPI (galaxy-web-apps + galaxy-app + its web client
+#      galaxy-web-client, in a venv of its own), started on 127.0.0.1 with conda off and
+#      the project's `rnaloc` on the jobs' PATH, then every wrapper's <tests> with
+#      galaxy-tool-test;
+#   3. job splitting (<parallelism>) and the .ga workflow, run in that Galaxy;
+#   4. the forms in a real browser (.ci/galaxy-browser.py: headless Debian chromium driven
+#      by Selenium): register, upload the example FASTA, run predict and motifs through
+#      their forms, check the result tables in the page. Screenshots on failure go to
+#      $GALAXY_TEST_OUTPUT/browser (default ci-output/ in the repository).
 #
 # Usage: .ci/galaxy-test.sh            (from anywhere; needs `rnaloc` installed in the
 #                                       python on PATH, i.e. `pip install -e .[test]` first)
@@ -15,7 +20,11 @@
 #   GALAXY_PORT            port on 127.0.0.1 (default: a free one)
 #   GALAXY_TEST_WORK       work folder (default: a new temporary one, removed at the end)
 #   GALAXY_TEST_TOOLS      space-separated tool ids to test (default: all in galaxy/)
-#   GALAXY_TEST_SKIP_WORKFLOW=1, GALAXY_TEST_SKIP_SPLIT=1   skip those parts
+#   GALAXY_TEST_SKIP_WORKFLOW=1, GALAXY_TEST_SKIP_SPLIT=1, GALAXY_TEST_SKIP_BROWSER=1
+#                          skip those parts
+#   GALAXY_TEST_OUTPUT     where the browser test's screenshots go (default ci-output/)
+#   GALAXY_TEST_SERVE=1    start Galaxy, print its URL and keep it running (no tests):
+#                          look at the forms yourself (user tester@example.org, testpass123)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -42,15 +51,26 @@ if [ ! -x "$RNALOC_BIN" ]; then
 fi
 
 # --- venvs ---------------------------------------------------------------------------
-if [ ! -x "$GALAXY_VENV/bin/galaxy-web" ]; then
-    log "installing galaxy-web-apps/galaxy-app $GALAXY_VERSION into $GALAXY_VENV"
-    "$PYTHON" -m venv "$GALAXY_VENV"
-    nice -n 10 "$GALAXY_VENV/bin/pip" install -q "galaxy-web-apps==$GALAXY_VERSION" "galaxy-app==$GALAXY_VERSION"
+# galaxy-web-apps/galaxy-app serve the API only: without galaxy-web-client the page stays
+# blank (/static/dist/*.js is 404), which API tests never notice.
+if [ ! -x "$GALAXY_VENV/bin/galaxy-web" ] || [ ! -x "$GALAXY_VENV/bin/galaxy-web-client-install" ]; then
+    log "installing galaxy-web-apps/galaxy-app/galaxy-web-client $GALAXY_VERSION into $GALAXY_VENV"
+    [ -x "$GALAXY_VENV/bin/pip" ] || "$PYTHON" -m venv "$GALAXY_VENV"
+    nice -n 10 "$GALAXY_VENV/bin/pip" install -q "galaxy-web-apps==$GALAXY_VERSION" "galaxy-app==$GALAXY_VERSION" \
+        "galaxy-web-client==$GALAXY_VERSION"
 fi
-if [ ! -x "$PLANEMO_VENV/bin/planemo" ] || [ ! -x "$PLANEMO_VENV/bin/galaxy-tool-test" ]; then
-    log "installing planemo and galaxy-tool-util into $PLANEMO_VENV"
-    "$PYTHON" -m venv "$PLANEMO_VENV"
-    nice -n 10 "$PLANEMO_VENV/bin/pip" install -q planemo "galaxy-tool-util==$GALAXY_VERSION" edam-ontology bioblend
+if [ ! -x "$PLANEMO_VENV/bin/planemo" ] || [ ! -x "$PLANEMO_VENV/bin/galaxy-tool-test" ] ||
+    ! "$PLANEMO_VENV/bin/python" -c 'import selenium' 2>/dev/null; then
+    log "installing planemo, galaxy-tool-util and selenium into $PLANEMO_VENV"
+    [ -x "$PLANEMO_VENV/bin/pip" ] || "$PYTHON" -m venv "$PLANEMO_VENV"
+    nice -n 10 "$PLANEMO_VENV/bin/pip" install -q planemo "galaxy-tool-util==$GALAXY_VERSION" edam-ontology bioblend \
+        "selenium>=4.20"
+fi
+# The browser test's browser: Debian's chromium and its driver (same version, no download).
+if [ "${GALAXY_TEST_SKIP_BROWSER:-0}" != 1 ] && [ "${GALAXY_TEST_SERVE:-0}" != 1 ] &&
+    { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+    log "installing Debian's chromium and chromium-driver"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 # --- 1. lint -----------------------------------------------------------------------
@@ -111,6 +131,7 @@ EOF
 # splitting and merging on tiny inputs (the real wrapper splits at 1000).
 mkdir -p "$WORK/splittools"
 ln -sf "$REPO/galaxy/macros.xml" "$WORK/splittools/macros.xml"
+ln -sf "$REPO/galaxy/help_macros.xml" "$WORK/splittools/help_macros.xml"
 sed -e 's/id="rnaloc_predict"/id="rnaloc_predict_split3"/' -e 's/name="rnaloc predict"/name="rnaloc predict (split test)"/' \
     -e 's/split_size="1000"/split_size="3"/' galaxy/rnaloc_predict.xml > "$WORK/splittools/rnaloc_predict_split3.xml"
 grep -q 'split_size="3"' "$WORK/splittools/rnaloc_predict_split3.xml"
@@ -215,6 +236,12 @@ print(gi.users.get_or_create_user_apikey(user["id"]))
 EOF
 )
 
+if [ "${GALAXY_TEST_SERVE:-0}" = 1 ]; then
+    log "serving $URL (user tester@example.org, password testpass123); Ctrl-C stops it"
+    wait "$GALAXY_PID"
+    exit 0
+fi
+
 # --- every wrapper's tests -----------------------------------------------------------
 FAILED=0
 mkdir -p "$WORK/results"
@@ -245,6 +272,22 @@ EXTRA=()
 log "job splitting and the workflow"
 "$PLANEMO_VENV/bin/python" .ci/galaxy-extra.py --url "$URL" --key "$USER_KEY" --admin-key "$API_KEY" \
     --repo "$REPO" --work "$WORK" --rnaloc "$RNALOC_BIN" "${EXTRA[@]}" || FAILED=1
+
+# --- 4. the forms in a real browser -----------------------------------------------------
+if [ "${GALAXY_TEST_SKIP_BROWSER:-0}" != 1 ]; then
+    OUTPUT=${GALAXY_TEST_OUTPUT:-$REPO/ci-output}
+    SHOTS="$OUTPUT/browser"
+    rm -rf "$SHOTS"
+    log "the predict and motifs forms in headless Chromium"
+    if "$PLANEMO_VENV/bin/python" .ci/galaxy-browser.py --url "$URL" --repo "$REPO" --rnaloc "$RNALOC_BIN" \
+        --shots "$WORK/browser"; then
+        log "browser test passed"
+    else
+        FAILED=1
+        mkdir -p "$SHOTS" && cp -r "$WORK/browser/." "$SHOTS/"
+        echo "galaxy-test: browser test FAILED; screenshots and the failing page in $SHOTS" >&2
+    fi
+fi
 
 if [ "$FAILED" != 0 ]; then
     echo "galaxy-test: FAILED (Galaxy log: $WORK/galaxy.log)" >&2

@@ -69,7 +69,8 @@ PY
 "$LINT_VENV/bin/shellcheck" -s sh "$tmp"/*.sh || status=1
 
 echo "lint: shellcheck on the shell scripts"
-"$LINT_VENV/bin/shellcheck" .ci/galaxy-test.sh .ci/lint.sh containers/build.sh workflows/snakemake/slurm-single-node.sh || status=1
+"$LINT_VENV/bin/shellcheck" .ci/galaxy-test.sh .ci/lint.sh containers/build.sh containers/smoke-test.sh \
+    containers/wheelhouse.sh containers/debian-base.sh workflows/snakemake/slurm-single-node.sh || status=1
 
 if [ "$status" != 0 ]; then
     echo "lint: FAILED" >&2

@@ -12,6 +12,7 @@ training sequences:
 * **Length.** The training lengths' percentiles are stored. A sequence shorter
   than the 0.5th percentile or longer than the 99.5th is out of domain
   (nominal rate 1% together: 0.5% each side).
+
 * **Composition.** Each sequence's profile is its 1-, 2- and 3-mer frequencies
   (A/C/G/U k-mers only; k-mers touching an IUPAC code are skipped), each block
   square-root transformed (Hellinger) and scaled by 1/sqrt(3), so two profiles are
@@ -32,7 +33,10 @@ training sequences:
 
 The two criteria together flag at most ~2% of sequences like the training data
 (less when they overlap); ``bench/bench_domain_rate.py`` measures the realised rate
-in grouped cross-validation. Everything is per sequence: a sequence's verdict never
+in grouped cross-validation. The cut-offs are conformal quantiles (the
+ceil((n+1)(1-rate))-th smallest of n values), so a new sequence drawn like the
+training ones crosses each with probability at most its rate; a training set too
+small for a rate gets its extreme value (the training range) as the cut-off. Everything is per sequence: a sequence's verdict never
 depends on the other sequences of a file.
 """
 
@@ -61,7 +65,7 @@ CALIBRATION_GRID = np.unique(np.round(np.concatenate([np.arange(0, 95, 5.0), np.
 _SCALE = 255.0
 IN, OUT, UNKNOWN = "yes", "no", "unknown"
 
-_CODE = np.full(256, 4, dtype=np.int64)
+_CODE = np.full(256, 4, dtype=np.int8)
 for _i, _b in enumerate(b"ACGU"):
     _CODE[_b] = _i
 _CODE[ord("T")] = 3
@@ -69,42 +73,67 @@ _DIM = sum(4 ** k for k in KMERS)
 
 
 def kmer_profile(seq):
-    """(84,) float64 profile of one sequence (see the module doc); None without any A/C/G/U k-mer."""
-    codes = _CODE[np.frombuffer(seq.upper().encode("ascii", "replace"), dtype=np.uint8)]
-    blocks = []
-    for k in KMERS:
-        n = len(codes) - k + 1
-        if n <= 0:
-            blocks.append(None)
-            continue
-        ok = np.ones(n, dtype=bool)
-        index = np.zeros(n, dtype=np.int64)
-        for j in range(k):
-            part = codes[j: j + n]
-            ok &= part < 4
-            index = index * 4 + np.minimum(part, 3)
-        counts = np.bincount(index[ok], minlength=4 ** k).astype(np.float64)
-        total = counts.sum()
-        blocks.append(np.sqrt(counts / total) if total else None)
-    if blocks[0] is None:
-        return None
-    # a block without any k-mer (sequence shorter than k) sits at the centre of its simplex
-    blocks = [b if b is not None else np.full(4 ** k, 0.5 ** k) for b, k in zip(blocks, KMERS)]
-    return np.concatenate(blocks) / math.sqrt(len(KMERS))
+    """(84,) float64 profile of one sequence (see the module doc); None without any A/C/G/U."""
+    rows, ok = profiles([seq])
+    return rows[0] if ok[0] else None
+
+
+#: Nucleotides whose k-mers are counted at once (bounds the memory of :func:`profiles`).
+_BLOCK_NT = 1 << 19
 
 
 def profiles(sequences):
-    """(N, 84) profiles and an (N,) mask of the sequences that have one."""
+    """(N, 84) profiles and an (N,) mask of the sequences that have one (any A/C/G/U).
+
+    A block without any k-mer (a sequence shorter than k, or only ambiguity codes there)
+    sits at the centre of its simplex. Vectorised over the sequences (a block of about
+    half a million nucleotides at a time); each row depends on its own sequence only.
+    """
+    sequences = list(sequences)
     rows = np.zeros((len(sequences), _DIM))
     ok = np.zeros(len(sequences), dtype=bool)
-    for i, s in enumerate(sequences):
-        p = kmer_profile(s)
-        if p is not None:
-            rows[i], ok[i] = p, True
+    start = 0
+    while start < len(sequences):
+        stop, nt = start, 0
+        while stop < len(sequences) and (stop == start or nt + len(sequences[stop]) <= _BLOCK_NT):
+            nt += len(sequences[stop])
+            stop += 1
+        rows[start:stop], ok[start:stop] = _profiles_block(sequences[start:stop])
+        start = stop
     return rows, ok
 
 
-def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=2048):
+def _profiles_block(sequences):
+    n_seq = len(sequences)
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    codes = _CODE[np.frombuffer("".join(sequences).upper().encode("ascii", "replace"), dtype=np.uint8)]
+    total = len(codes)
+    seq_of = np.repeat(np.arange(n_seq, dtype=np.int64), lengths)
+    end_of = np.repeat(np.cumsum(lengths), lengths)  # one past the last position of each position's sequence
+    blocks, has = [], np.zeros(n_seq, dtype=bool)
+    for k in KMERS:
+        n = max(total - k + 1, 0)
+        valid = np.arange(n) + k <= end_of[:n]  # the window stays inside its sequence
+        index = np.zeros(n, dtype=np.int64)
+        for j in range(k):
+            part = codes[j: j + n]
+            valid &= part < 4
+            index = index * 4 + np.minimum(part, 3)
+        counts = np.bincount(seq_of[:n][valid] * 4 ** k + index[valid], minlength=n_seq * 4 ** k)
+        counts = counts.reshape(n_seq, 4 ** k).astype(np.float64)
+        totals = counts.sum(axis=1)
+        block = np.full((n_seq, 4 ** k), 0.5 ** k)
+        some = totals > 0
+        block[some] = np.sqrt(counts[some] / totals[some, None])
+        blocks.append(block)
+        if k == KMERS[0]:
+            has = some
+    rows = np.concatenate(blocks, axis=1) / math.sqrt(len(KMERS))
+    rows[~has] = 0.0
+    return rows, has
+
+
+def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=1024):
     """Mean Euclidean distance of each query to its k nearest reference rows."""
     k = min(k, len(reference))
     out = np.empty(len(queries))
@@ -135,6 +164,22 @@ def _calibration_folds(n, groups, seed):
     names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     group_fold = rng.permutation(len(names)) % CALIBRATION_FOLDS
     return group_fold[inverse]
+
+
+def _upper_bound(values, rate):
+    """The conformal upper bound: the ceil((n+1)(1-rate))-th smallest value, so that a new value
+    exchangeable with ``values`` exceeds it with probability at most ``rate`` (at most the
+    largest value: with fewer than 1/rate values the bound is the training maximum)."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    k = min(len(ordered), math.ceil((len(ordered) + 1) * (1 - rate)))
+    return float(ordered[k - 1])
+
+
+def _lower_bound(values, rate):
+    """The conformal lower bound: the floor((n+1) rate)-th smallest value (at least the minimum)."""
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    k = max(1, math.floor((len(ordered) + 1) * rate))
+    return float(ordered[k - 1])
 
 
 def _band_edges(lengths):
@@ -194,7 +239,7 @@ def fit_domain(sequences, groups=None, *, seed=0):
             "min_length": float(kept_lengths[band_of == b].min()),
             "max_length": float(kept_lengths[band_of == b].max()),
             "distances": [round(float(v), 6) for v in np.quantile(dist, CALIBRATION_GRID / 100.0)],
-            "cutoff": float(np.quantile(dist, 1 - COMPOSITION_TAIL)),
+            "cutoff": _upper_bound(dist, COMPOSITION_TAIL),
         })
     return {
         "format": DOMAIN_FORMAT,
@@ -202,8 +247,8 @@ def fit_domain(sequences, groups=None, *, seed=0):
         "length": {
             "percentiles": [float(p) for p in LENGTH_PERCENTILES],
             "values": [float(v) for v in quantiles],
-            "low": float(np.percentile(lengths, 100 * LENGTH_TAIL)),
-            "high": float(np.percentile(lengths, 100 * (1 - LENGTH_TAIL))),
+            "low": _lower_bound(lengths, LENGTH_TAIL),
+            "high": _upper_bound(lengths, LENGTH_TAIL),
             "tail_rate": LENGTH_TAIL,
         },
         "composition": {
@@ -277,12 +322,15 @@ class Domain:
                     f"training sequences (over {_nt(self.high)})")
         return None
 
-    def distances(self, sequences):
-        """Composition distance of each sequence (NaN without any A/C/G/U)."""
-        prof, ok = profiles(sequences)
+    def distances(self, sequences, block=2048):
+        """Composition distance of each sequence (NaN without any A/C/G/U); ``block`` sequences at a
+        time, so memory stays small whatever the number of sequences."""
         dist = np.full(len(sequences), np.nan)
-        if ok.any():
-            dist[ok] = _knn_distance(prof[ok], self.reference, self.neighbours)
+        for start in range(0, len(sequences), block):
+            prof, ok = profiles(sequences[start: start + block])
+            if ok.any():
+                part = dist[start: start + block]
+                part[ok] = _knn_distance(prof[ok], self.reference, self.neighbours)
         return dist
 
     def assess(self, sequences=None, lengths=None):

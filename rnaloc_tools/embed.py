@@ -137,8 +137,8 @@ def chunk_records(records, max_nt=DEFAULT_CHUNK_NT, max_records=DEFAULT_CHUNK_RE
         yield block
 
 
-def embed_chunk(block, encoder, *, long="truncate", toks_per_batch=None, overlap=None, stats=None):
-    """Embed a list of records; the (L, D) float32 matrices in the order of ``block``.
+def embed_chunk(block, encoder, *, long="truncate", toks_per_batch=None, overlap=None, stats=None, dtype=None):
+    """Embed a list of records; the (L, D) float32 matrices (``dtype`` if given) in the order of ``block``.
 
     Sequences longer than the encoder's limit are truncated or embedded in windows
     (``long``, see the module doc); inside the chunk, pieces are sorted by length and
@@ -173,9 +173,10 @@ def embed_chunk(block, encoder, *, long="truncate", toks_per_batch=None, overlap
             if piece.rid in windowed:
                 windowed[piece.rid].append((piece.start, piece.end, mat))
             else:
-                out[piece.rid] = mat
+                out[piece.rid] = mat if dtype is None else mat.astype(dtype)
     for k, parts in windowed.items():
-        out[k] = merge_windows(len(block[k].seq), parts)
+        merged = merge_windows(len(block[k].seq), parts)
+        out[k] = merged if dtype is None else merged.astype(dtype)
     return out
 
 

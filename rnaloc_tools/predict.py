@@ -34,8 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import RNA_TYPES
 from .errors import InputError, RnalocError
 from .formats import ATTENTION_FORMAT, EmbeddingStore, EmbeddingWriter, check_same_encoder
+from .formats.meta import check_classes, check_rna_type, optional_str, parse_json_object, positive_int
 from .model.batching import bucket_batches, pad_batch, pair_cap
 from .model.metrics import predicted_class
 from .progress import progress
@@ -70,7 +72,7 @@ class OnnxModel:
 
     def __init__(self, path, *, provider="auto", threads=None):
         from .fileio import file_sha256
-        from .model.onnx_export import import_onnxruntime
+        from .model.runtime import import_onnxruntime
 
         ort = import_onnxruntime()
         self.path = os.fspath(path)
@@ -90,22 +92,41 @@ class OnnxModel:
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types for bad files
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(self.path, f"not a readable ONNX model ({reason[:200]})") from None
+        if provider == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            # onnxruntime-gpu lists CUDA as available without a usable GPU, then runs on the CPU
+            raise RnalocError(
+                "--provider cuda: ONNX Runtime could not start CUDA (no GPU or NVIDIA driver visible, or "
+                "CUDA libraries missing); in a container give it the GPU (docker --gpus all, "
+                "apptainer --nv), or use --provider auto or cpu"
+            )
         meta = self.session.get_modelmeta().custom_metadata_map
         missing = [k for k in REQUIRED_META if k not in meta]
         inputs = {i.name for i in self.session.get_inputs()}
         if missing or inputs != {"embeddings", "lengths"}:
             raise InputError(self.path, "not an rnaloc model (made by `rnaloc export-onnx`): its metadata or inputs are missing")
-        try:
-            self.classes = tuple(json.loads(meta["classes"]))
-            self.encoder = json.loads(meta["encoder"])
-            self.max_length = json.loads(meta.get("max_length", "null"))
-        except json.JSONDecodeError as exc:
-            raise InputError(self.path, f"corrupt model metadata ({exc})") from None
-        self.rna_type = meta["rna_type"]
+        parsed = {}
+        for key, default in (("classes", None), ("max_length", "null")):
+            try:
+                parsed[key] = json.loads(meta.get(key, default))
+            except json.JSONDecodeError as exc:
+                raise InputError(self.path, f"corrupt model metadata: {key} is not JSON ({exc})") from None
+        classes, self.max_length = parsed["classes"], parsed["max_length"]
+        # every value is checked before use: class names reach tables and file names (motif logos)
+        self.rna_type = check_rna_type(meta["rna_type"], self.path)
+        self.classes = check_classes(classes, self.rna_type, self.path)
+        self.encoder = parse_json_object(meta["encoder"], self.path, "model metadata (encoder)")
+        self.max_length = positive_int(self.max_length, self.path, "max_length")
+        optional_str(self.encoder.get("encoder"), self.path, "encoder.encoder")
         self.meta = dict(meta)
         tie = meta.get("tie_class", self.classes[0])
         self.tie_class = self.classes.index(tie) if tie in self.classes else 0
-        self.dim = int(self.encoder["dim"])
+        self.dim = positive_int(self.encoder.get("dim"), self.path, "encoder.dim", optional=False)
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if "probabilities" not in outputs or "attention" not in outputs:
+            raise InputError(self.path, "not an rnaloc model: its outputs are not 'probabilities' and 'attention'")
+        width = outputs["probabilities"][-1] if outputs["probabilities"] else None
+        if isinstance(width, int) and width != len(self.classes):
+            raise InputError(self.path, f"corrupt model: {width} probability outputs for {len(self.classes)} classes")
         self.quadratic = meta.get("quadratic_in_length", "false") == "true"
         self.sha256 = file_sha256(self.path)
         self.provider = self.session.get_providers()[0]
@@ -131,6 +152,20 @@ class OnnxModel:
 
             self._pieces = KmerPieces.build(self.path, self.meta, self.make_session)
         return self._pieces
+
+
+#: How far a row of probabilities may be from summing to 1 (float32 softmax: ~1e-7).
+PROBABILITY_TOLERANCE = 1e-3
+
+
+def check_probabilities(probs, source, ids):
+    """Refuse model outputs that are not probabilities: values outside 0..1, or rows not summing to 1."""
+    tol = PROBABILITY_TOLERANCE
+    bad = ((probs < -tol) | (probs > 1 + tol)).any(axis=1) | (np.abs(probs.sum(axis=1) - 1) > tol)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(source, f"the model's outputs are not probabilities ({', '.join(f'{v:.4g}' for v in probs[i])}: "
+                         "values outside 0..1, or not summing to 1): not a model made by `rnaloc export-onnx`", ids[i])
 
 
 def load_model(model=None, rna_type=None, *, provider="auto", threads=None, label_source=None):
@@ -184,6 +219,10 @@ class Predictor:
     def columns(self):
         return ["id", "rna_type", "prediction"] + [f"probability_{c}" for c in self.model.classes]
 
+    @property
+    def label(self):
+        return self.model.rna_type
+
     def chunk_nt(self, max_nt=None):
         """Nucleotides per chunk for this model's encoder (see :func:`rnaloc_tools.embed.chunk_nt`)."""
         from .embed import chunk_nt
@@ -211,10 +250,9 @@ class Predictor:
         """Embed ``records`` with the encoder and predict them: a :class:`ChunkResult` in their order."""
         from .embed import embed_chunk
 
-        mats = embed_chunk(records, self.encoder, long=self.long_policy, toks_per_batch=self.toks_per_batch,
-                           stats=self.embed_stats)
         # float16, as `rnaloc embed` stores them: a FASTA and its embeddings NPZ predict the same
-        mats = [m.astype(np.float16) for m in mats]
+        mats = embed_chunk(records, self.encoder, long=self.long_policy, toks_per_batch=self.toks_per_batch,
+                           stats=self.embed_stats, dtype=np.float16)
         return self.predict_matrices([r.id for r in records], mats, attention=attention)
 
     def predict_matrices(self, ids, mats, attention=False):
@@ -254,6 +292,7 @@ class Predictor:
         if not np.isfinite(probs).all():
             bad = ids[int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])]
             raise InputError(self.source, "the model gave non-finite probabilities (corrupt embeddings?)", bad)
+        check_probabilities(probs, model.path, ids)
         return ChunkResult(self.rows(ids, probs), probs, weights)
 
     def _failure(self, exc, n, positions, rid):
@@ -312,12 +351,14 @@ class PredictionSink:
     and the optional attention NPZ (streamed). Use as a context manager: on an exception
     (Ctrl-C included) neither file is left behind."""
 
-    def __init__(self, output, columns, attention_path=None, attention_meta=None, header=()):
+    def __init__(self, output, columns, attention_path=None, attention_meta=None, header=(), notes=(), comments=True):
         self.output = output
         self.columns = list(columns)
         self.attention_path = attention_path
         self.attention_meta = attention_meta
         self.header = list(header)
+        self.notes = list(notes)  # '#' lines after the provenance (the model identity)
+        self.comments = comments  # False: no '#' lines at all (--no-header)
         self.counts = {}
         self.rows = 0
 
@@ -333,7 +374,7 @@ class PredictionSink:
                 self._writer = self._stack.enter_context(
                     EmbeddingWriter(self.attention_path, self.attention_meta, dtype=np.float32,
                                     format_name=ATTENTION_FORMAT))
-            for line in self.header + provenance_lines("predict"):
+            for line in (self.header + provenance_lines("predict") + self.notes) if self.comments else ():
                 self._out.write(line + "\n")
             self._out.write("\t".join(self.columns) + "\n")
         except BaseException:
@@ -358,13 +399,15 @@ class PredictionSink:
         return self._stack.__exit__(*exc)
 
 
-def predict_stream(chunks, predictor, output, *, attention_path=None, embedding_meta=None, source="the input"):
+def predict_stream(chunks, predictor, output, *, attention_path=None, embedding_meta=None, source="the input",
+                   notes=(), comments=True):
     """Predict an iterable of chunks (lists of records, or of ids for a store) and stream the rows
-    to ``output`` (and the attention to ``attention_path``). Returns the sink (counts, rows)."""
-    bar = progress(desc=f"predict ({predictor.model.rna_type})", unit="seq")
+    to ``output`` (and the attention to ``attention_path``). Returns the sink (counts, rows).
+    ``notes``: ``#`` lines after the provenance; ``comments=False``: no ``#`` lines."""
+    bar = progress(desc=f"predict ({predictor.label})", unit="seq")
     meta = predictor.attention_meta(embedding_meta or {}) if attention_path is not None else None
     try:
-        with PredictionSink(output, predictor.columns, attention_path, meta) as sink:
+        with PredictionSink(output, predictor.columns, attention_path, meta, notes=notes, comments=comments) as sink:
             for chunk in chunks:
                 sink.write(chunk(attention_path is not None) if callable(chunk) else
                            predictor.predict_chunk(chunk, attention=attention_path is not None))
@@ -459,39 +502,215 @@ def is_npz(path):
         return fh.read(4) == b"PK\x03\x04"
 
 
-def predict_file(input, output, *, model=None, rna_type=None, attention_path=None, provider="auto",
-                 batch_size=DEFAULT_BATCH_SIZE, threads=None, max_nt=None, label_source=None, **encoding):
-    """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ).
+def onehot_sequences(mats):
+    """The sequences behind one-hot matrices (an IUPAC code comes back as N), for the domain check."""
+    out = []
+    for x in mats:
+        x = np.asarray(x, dtype=np.float32)
+        letters = np.full(len(x), ord("N"), dtype=np.uint8)
+        exact = (x.max(axis=1) == 1.0) & (x.sum(axis=1) == 1.0)
+        letters[exact] = np.frombuffer(b"ACGU", dtype=np.uint8)[x[exact].argmax(axis=1)]
+        out.append(letters.tobytes().decode("ascii"))
+    return out
+
+
+class TrustedPredictor:
+    """A :class:`Predictor` whose rows also carry ``confidence``, ``in_domain`` and ``domain_note``
+    (:mod:`rnaloc_tools.trust`), and which checks each record's own ``rna_type`` against the
+    model (:func:`rnaloc_tools.routing.route_one_model`; ``force_type`` predicts a mismatch anyway,
+    flagged). Every chunk's rows are counted in ``tally``."""
+
+    def __init__(self, predictor, tally, *, force_type=False):
+        self.predictor = predictor
+        self.tally = tally
+        self.force_type = force_type
+
+    def __getattr__(self, name):  # model, label, chunk_nt, embedding_meta, attention_meta, log_cropped, ...
+        return getattr(self.predictor, name)
+
+    @property
+    def columns(self):
+        from .trust import TRUST_COLUMNS
+
+        return self.predictor.columns + list(TRUST_COLUMNS)
+
+    def _annotated(self, result, **kwargs):
+        from .trust import annotate
+
+        result.frame = annotate(result.frame, self.predictor.model, **kwargs)
+        self.tally.add(result.frame)
+        return result
+
+    def predict_chunk(self, records, attention=False):
+        from .routing import route_one_model
+
+        model, source = self.predictor.model, self.predictor.source
+        notes = [route_one_model(r, model.rna_type, source, self.force_type) for r in records]
+        result = self.predictor.predict_chunk(records, attention=attention)
+        return self._annotated(result, sequences=[r.seq for r in records], notes=notes)
+
+    def predict_matrices(self, ids, mats, attention=False):
+        result = self.predictor.predict_matrices(ids, mats, attention=attention)
+        if self.predictor.model.encoder.get("encoder") == "one-hot":  # the sequence can be read back
+            return self._annotated(result, sequences=onehot_sequences(mats))
+        return self._annotated(result, lengths=[m.shape[0] for m in mats])
+
+
+class RoutedPredictor:
+    """Each record to the :class:`TrustedPredictor` of its own ``rna_type``; a chunk's rows come
+    back in its order with the probability columns of every type in ``predictors``
+    (empty where a class is not the row's)."""
+
+    def __init__(self, predictors, source):
+        from .routing import class_columns
+        from .trust import TRUST_COLUMNS
+
+        self.predictors = predictors  # {rna_type: TrustedPredictor}
+        self.source = source
+        self.columns = ["id", "rna_type", "prediction", *class_columns(predictors), *TRUST_COLUMNS]
+        self.label = "+".join(predictors)
+
+    def chunk_nt(self, max_nt=None):
+        return min(p.chunk_nt(max_nt) for p in self.predictors.values())
+
+    def predict_chunk(self, records, attention=False):
+        from .routing import route_by_type
+
+        types = [route_by_type(r, self.source) for r in records]
+        frames = []
+        for rna_type in dict.fromkeys(types):
+            rows = [i for i, t in enumerate(types) if t == rna_type]
+            frame = self.predictors[rna_type].predict_chunk([records[i] for i in rows]).frame
+            frame.index = rows
+            frames.append(frame)
+        frame = pd.concat(frames).sort_index().reindex(columns=self.columns).reset_index(drop=True)
+        return ChunkResult(frame, None, None)
+
+    def log_cropped(self):
+        for p in self.predictors.values():
+            p.log_cropped()
+
+
+def _types_present(path, source):
+    """Routed mode, first pass: the RNA types of a dataset TSV, in order of appearance; every row's
+    type is checked here, before any model runs."""
+    from .formats import read_records
+    from .routing import route_by_type
+
+    seen = {}
+    for record in read_records(path, source=source):
+        seen.setdefault(route_by_type(record, source), None)
+    return list(seen)
+
+
+def predict_file(input, output, *, model=None, rna_type=None, label_source=None, force_type=False, header=True,
+                 plot_path=None, attention_path=None, provider="auto", batch_size=DEFAULT_BATCH_SIZE, threads=None,
+                 max_nt=None, **encoding):
+    """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ, plot).
+
+    With ``model`` or ``rna_type`` (any case), one model predicts every record (a TSV row
+    of another ``rna_type`` is an error, or with ``force_type`` predicted and flagged).
+    With neither, a dataset TSV's rows go each to the bundled model of its own
+    ``rna_type`` (:class:`~rnaloc_tools.routing.NoRnaType`, a usage error, when the
+    input has no types). Every row gets ``confidence``, ``in_domain`` and ``domain_note``
+    (:mod:`rnaloc_tools.trust`); ``#`` lines after the provenance name the model(s)
+    (``header=False``: no ``#`` lines); ``plot_path`` draws the predicted classes'
+    probabilities in and out of the domain.
 
     Streams: the input is read, embedded and predicted a chunk of at most ``max_nt``
     nucleotides at a time (default :data:`rnaloc_tools.embed.DEFAULT_CHUNK_NT`, fewer
     for a wide encoder), and each chunk's rows are written before the next is read;
-    the TSV (and the attention NPZ) is renamed into place at the end. Returns the
-    :class:`PredictionSink` (rows written, counts per class).
+    the TSV (and the attention NPZ) is renamed into place at the end. A routed table
+    is read twice (its types first; stdin is kept in a temporary file for that).
+    Returns the :class:`PredictionSink` (rows written, counts per class).
     """
     from .embed import chunk_records
-    from .fileio import check_writable, display_name
+    from .fileio import check_writable, display_name, is_stdio
     from .formats import read_records
+    from .routing import NO_TYPE_HINT, NoRnaType, canonical_rna_type
+    from .trust import Tally, describe, header_lines, model_identity, plot_probabilities
 
     check_writable(output)
-    if attention_path is not None:
-        check_writable(attention_path)
-    loaded = load_model(model, rna_type, provider=provider, threads=threads, label_source=label_source)
+    for extra in (attention_path, plot_path):
+        if extra is not None:
+            check_writable(extra)
+    if rna_type is not None:
+        given, rna_type = rna_type, canonical_rna_type(rna_type)
+        if rna_type is None:
+            raise RnalocError(f"unknown rna_type {given!r} (known: {', '.join(RNA_TYPES)})")
     source = display_name(input)
-    if is_npz(input):
-        store = EmbeddingStore(input)
-        check_same_encoder(loaded.encoder, store.meta, f"model {loaded.name}", source)
-        predictor = Predictor(loaded, batch_size=batch_size, source=source)
-        sink = predict_stream(_store_chunk_calls(store, predictor), predictor, output, attention_path=attention_path,
-                              embedding_meta=store.meta, source=source)
+    tally = Tally(keep_points=plot_path is not None)
+    with contextlib.ExitStack() as stack:
+        if model is None and rna_type is None:  # each row by its own type
+            if attention_path is not None:
+                raise RnalocError("--attention needs one model (--rna-type or --model): the attention of several "
+                                  "models cannot share one NPZ")
+            if is_npz(input):
+                raise NoRnaType(NO_TYPE_HINT)
+            path = stack.enter_context(_spooled(input)) if is_stdio(input) else input
+            used = [_load(None, t, label_source, provider, threads) for t in _types_present(path, source)]
+            predictor = RoutedPredictor(
+                {m.rna_type: TrustedPredictor(make_predictor(m, provider=provider, batch_size=batch_size,
+                                                             threads=threads, source=source, **encoding), tally)
+                 for m in used}, source)
+            reading = read_records(path, source=source)
+        else:
+            loaded = _load(model, rna_type, label_source, provider, threads)
+            used = [loaded]
+            path = input
+            if is_npz(input):
+                reading = None
+                store = EmbeddingStore(input)
+                check_same_encoder(loaded.encoder, store.meta, f"model {loaded.name}", source)
+                predictor = TrustedPredictor(Predictor(loaded, batch_size=batch_size, source=source), tally,
+                                             force_type=force_type)
+            else:
+                predictor = TrustedPredictor(make_predictor(loaded, provider=provider, batch_size=batch_size,
+                                                            threads=threads, source=source, **encoding), tally,
+                                             force_type=force_type)
+                reading = read_records(input)
+        identities = [model_identity(m, label_source if m.rna_type == "lncRNA" else None) for m in used]
+        notes = header_lines(identities)
+        if reading is None:
+            sink = predict_stream(_store_chunk_calls(store, predictor), predictor, output, attention_path=attention_path,
+                                  embedding_meta=store.meta, source=source, notes=notes, comments=header)
+        else:
+            chunks = chunk_records(reading, predictor.chunk_nt(max_nt))
+            sink = predict_stream(chunks, predictor, output, attention_path=attention_path,
+                                  embedding_meta=None if attention_path is None else predictor.embedding_meta(),
+                                  source=source, notes=notes, comments=header)
+            for p in getattr(predictor, "predictors", {"": predictor}).values():
+                _log_embedding(p)
+    for m, identity in zip(used, identities):
+        counts = {c: tally.predictions.get((m.rna_type, c), 0) for c in m.classes}
+        log.info("%s: %d sequences predicted with %s (%s encoder, %s): %s", m.rna_type, tally.rows_of(m.rna_type),
+                 describe(identity), m.encoder.get("encoder"), m.provider,
+                 ", ".join(f"{c} {n}" for c, n in counts.items()))
+    if tally.out or tally.unknown:
+        log.warning("%s", tally.summary())
     else:
-        predictor = make_predictor(loaded, provider=provider, batch_size=batch_size, threads=threads, source=source,
-                                   **encoding)
-        chunks = chunk_records(read_records(input), predictor.chunk_nt(max_nt))
-        sink = predict_stream(chunks, predictor, output, attention_path=attention_path,
-                              embedding_meta=predictor.embedding_meta(), source=source)
-        _log_embedding(predictor)
-    log.info("predicted %d sequences with %s (%s, %s encoder, %s): %s", sink.rows, loaded.name, loaded.rna_type,
-             loaded.encoder.get("encoder"), loaded.provider,
-             ", ".join(f"{c} {sink.counts.get(c, 0)}" for c in loaded.classes))
+        log.info("%s", tally.summary())
+    if plot_path is not None:
+        plot_probabilities(tally.points(), plot_path)
     return sink
+
+
+def _load(model, rna_type, label_source, provider, threads):
+    """:func:`load_model`, passing the label source (bundled lncRNA models) only where one is chosen."""
+    chosen = {"label_source": label_source} if label_source and model is None and rna_type == "lncRNA" else {}
+    return load_model(model, rna_type, provider=provider, threads=threads, **chosen)
+
+
+@contextlib.contextmanager
+def _spooled(input):
+    """stdin copied to a temporary file (a routed table is read twice); removed afterwards."""
+    import shutil
+    import tempfile
+
+    from .fileio import open_binary_input
+
+    with tempfile.TemporaryDirectory(prefix="rnaloc-predict-") as tmp:
+        path = os.path.join(tmp, "stdin")
+        with open(path, "wb") as dst:  # stdin itself stays open
+            shutil.copyfileobj(open_binary_input(input), dst, 1 << 20)
+        yield path

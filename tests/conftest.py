@@ -6,6 +6,8 @@ test-data/ folder; ``datasets`` is the repository's datasets/ folder (the real d
 sets, gzipped TSVs; always present in a clone, so tests that use it never skip).
 """
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,25 @@ def tiny_rnafm(tmp_path_factory):
     from rnaloc_tools.encoders.rnafm import write_random_checkpoint
 
     return write_random_checkpoint(tmp_path_factory.mktemp("rnafm") / "RNA-FM_tiny.pth", seed=0)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An empty folder nobody may write into, root included (CI runs as root): mode 555, and for
+    root also the immutable attribute (`chattr +i`), which root's privileges do not override."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0
+    if immutable:
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            folder.chmod(0o755)
+            pytest.skip(f"running as root, and `chattr +i` failed here ({done.stderr.strip()}): "
+                        "no folder that root cannot write")
+    try:
+        yield folder
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)

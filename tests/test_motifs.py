@@ -1,5 +1,6 @@
 """rnaloc motifs: planted motifs, random attention, known motifs, MEME round trip, bad inputs."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -475,18 +476,33 @@ def test_meme_suite_reads_the_file_and_fimo_finds_the_planted_sites(planted_run,
     assert set(planted["where"].items()) <= hits
 
 
-def test_rerun_into_the_same_folder_leaves_no_stale_logos(planted, tmp_path):
-    # -o into a folder an earlier run filled: logos of motifs the new run does not find must go,
-    # so that logos/ matches motifs.tsv; files that are not rnaloc logos stay
+def test_rerun_into_the_same_folder_deletes_nothing_and_names_earlier_logos(planted, tmp_path):
+    # issue 11 item 6: a rerun into a folder an earlier run filled never deletes a file it did not
+    # write (an earlier logo, one the user renamed, a non-logo); the earlier logos are named in a warning
     out = tmp_path / "out"
     first = run_motifs([planted["att"]], planted["tsv"], Outputs.in_folder(str(out)))
     assert first.motifs
+    logos = sorted(p.name for p in (out / "logos").iterdir())
+    assert logos
+    os.rename(out / "logos" / logos[0], out / "logos" / "renamed-by-me.png")
     (out / "logos" / "mine.png").write_bytes(b"\x89PNG\r\n\x1a\n not a logo of rnaloc")
     (out / "logos" / "notes.txt").write_text("keep me\n")
+    before = sorted(p.name for p in (out / "logos").iterdir())
     params = Params(alpha=1e-300)  # nothing is significant now
-    second = run_motifs([planted["att"]], planted["tsv"], Outputs.in_folder(str(out)), params=params)
+    import io
+    import logging
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger("rnaloc").addHandler(handler)
+    try:
+        second = run_motifs([planted["att"]], planted["tsv"], Outputs.in_folder(str(out)), params=params)
+    finally:
+        logging.getLogger("rnaloc").removeHandler(handler)
     assert not second.motifs
-    assert sorted(p.name for p in (out / "logos").iterdir()) == ["mine.png", "notes.txt"]
+    assert sorted(p.name for p in (out / "logos").iterdir()) == before
+    assert (out / "logos" / "notes.txt").read_text() == "keep me\n"
+    assert "earlier run" in stream.getvalue() and "renamed-by-me.png" in stream.getvalue()
     assert len(read_tsv(out / "motifs.tsv")) == 0
 
 

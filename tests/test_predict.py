@@ -46,9 +46,11 @@ def test_predict_fasta_rows_in_input_order(cli, model, test_data, tmp_path):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("#rnaloc predict")
-    assert lines[1].split("\t") == ["id", "rna_type", "prediction", "probability_extracellular", "probability_intracellular"]
+    assert lines[1].startswith("#model: model file ")  # which model made the calls (tests/test_predict_trust.py)
+    assert lines[2].split("\t") == ["id", "rna_type", "prediction", "probability_extracellular", "probability_intracellular",
+                                    "confidence", "in_domain", "domain_note"]
     ids = [r.id for r in read_records(fasta)]
-    rows = [line.split("\t") for line in lines[2:]]
+    rows = [line.split("\t") for line in lines[3:]]
     assert [r[0] for r in rows] == ids
     probs = np.array([[float(r[3]), float(r[4])] for r in rows])
     assert np.allclose(probs.sum(1), 1, atol=2e-6)
@@ -71,7 +73,7 @@ def test_fasta_tsv_stdin_and_npz_inputs_agree(cli, model, test_data, tmp_path):
     assert a.equals(b)
     assert piped.stdout.splitlines()[1:] == out_fa.read_text().splitlines()[1:]
     tsv = cli("predict", test_data / "example-miRNA.tsv", "--model", model)
-    assert tsv.exit_code == 0 and len(tsv.stdout.splitlines()) == 2 + len(a)
+    assert tsv.exit_code == 0 and len(tsv.stdout.splitlines()) == 3 + len(a)
 
 
 def test_batch_invariance_and_attention(cli, model, test_data, tmp_path):
@@ -127,7 +129,7 @@ def test_bundled_models_predict_the_examples(cli, test_data):
     for rna_type in bundled_models():
         result = cli("predict", test_data / f"example-{rna_type}.fa", "--rna-type", rna_type)
         assert result.exit_code == 0, result.stderr
-        assert len(result.stdout.splitlines()) == 2 + len(list(read_records(test_data / f"example-{rna_type}.fa")))
+        assert len(result.stdout.splitlines()) == 3 + len(list(read_records(test_data / f"example-{rna_type}.fa")))
 
 
 # --- bad inputs ---------------------------------------------------------------------------------
@@ -220,6 +222,25 @@ def test_cuda_provider_when_absent(cli, model, test_data, tmp_path):
         pytest.skip("CUDA is available here")
     line = _fails(cli, tmp_path, test_data / "example-miRNA.fa", "--model", model, "--provider", "cuda")
     assert "no CUDA provider" in line
+
+
+def test_cuda_provider_that_falls_back_to_cpu(cli, model, test_data, tmp_path, monkeypatch):
+    """onnxruntime-gpu without a usable GPU lists CUDA, then quietly runs on the CPU: --provider cuda refuses."""
+    import onnxruntime
+
+    real_session = onnxruntime.InferenceSession
+
+    def cpu_only_session(path, options=None, providers=None):
+        assert providers == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return real_session(path, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", cpu_only_session)
+    line = _fails(cli, tmp_path, test_data / "example-miRNA.fa", "--model", model, "--provider", "cuda")
+    assert "could not start CUDA" in line and "--gpus all" in line
+    out = tmp_path / "auto.tsv"  # auto takes the CPU, and says so
+    result = cli("predict", test_data / "example-miRNA.fa", "--model", model, "-o", out)
+    assert result.exit_code == 0 and "CPUExecutionProvider" in result.stderr
 
 
 def test_illegal_letters(cli, model, tmp_path):

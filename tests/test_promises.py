@@ -157,3 +157,137 @@ def test_two_embed_runs_write_identical_files(cli, test_data, tmp_path, tiny_rna
         assert result.exit_code == 0, result.stderr
         digests.append(_sha(out))
     assert digests[0] == digests[1]
+
+
+# --- a failed overwrite keeps the previous file ------------------------------------------------
+#
+# A real full disk: a small tmpfs mounted over the output folder inside a private mount namespace
+# (`unshare -m`, root only). The folder holds the previous output (one 4 KiB page) and a filler, so
+# only FREE_PAGES pages are left; the tool is asked to overwrite the previous output with something
+# larger and must fail with one line, leaving the previous bytes and no temporary file.
+
+import os  # noqa: E402
+import shlex  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from conftest import REPO  # noqa: E402
+
+PAGE = 4096
+
+
+def _can_mount_tmpfs():
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=8k none /mnt"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+needs_full_disk = pytest.mark.skipif(
+    not _can_mount_tmpfs(), reason="a full disk is simulated with a tmpfs in a private mount namespace: needs root "
+    "and `unshare -m` (CI runs as root)")
+
+
+def _on_a_full_disk(tmp_path, argv, target, free_pages):
+    """Run ``rnaloc ARGV`` with the folder of ``target`` on a nearly full tmpfs; return
+    (exit code, stderr, names in the folder afterwards, bytes of ``target`` afterwards)."""
+    folder = target.parent
+    folder.mkdir(exist_ok=True)
+    previous = b"previous bytes\n" + b"x" * (PAGE - 15)
+    size = PAGE * (2 + free_pages)  # the previous output, the filler, and the free pages
+    rnaloc = [sys.executable, "-m", "rnaloc_tools"] + [str(a) for a in argv]
+    script = "\n".join([
+        f"mount -t tmpfs -o size={size} none {shlex.quote(str(folder))} || exit 99",
+        f"printf '%s' {shlex.quote(previous.decode())} > {shlex.quote(str(target))}",
+        f"head -c {PAGE} /dev/zero > {shlex.quote(str(folder / 'filler'))}",
+        f"{shlex.join(rnaloc)} 2> {shlex.quote(str(tmp_path / 'stderr'))}",
+        "echo rc=$?",
+        f"ls -A {shlex.quote(str(folder))}",
+        f"echo ---; cat {shlex.quote(str(target))}",
+    ])
+    env = dict(os.environ, PYTHONPATH=str(REPO), RNALOC_NO_PROGRESS="1")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, env=env, timeout=600)
+    head, _, content = done.stdout.partition(b"\n---\n")
+    lines = head.decode().splitlines()
+    assert lines and lines[0].startswith("rc="), done.stdout + done.stderr
+    return int(lines[0][3:]), (tmp_path / "stderr").read_text(), sorted(lines[1:]), content, previous
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory, test_data):
+    from rnaloc_tools.embed import embed_records
+    from rnaloc_tools.encoders import get_encoder
+    from rnaloc_tools.model.onnx_export import export_onnx
+    from rnaloc_tools.model.training import TrainConfig, train_to_files
+    from rnaloc_tools.predict import predict_file
+
+    folder = tmp_path_factory.mktemp("small-model")
+    embed_records(read_records(test_data / "model-miRNA.tsv"), get_encoder("one-hot"), folder / "e.npz")
+    train_to_files(test_data / "model-miRNA.tsv", [folder / "e.npz"], folder / "m.pt", TrainConfig(folds=0, epochs=1))
+    export_onnx(folder / "m.pt", folder / "m.onnx")
+    predict_file(str(test_data / "model-miRNA.tsv"), str(folder / "p.tsv"), model=str(folder / "m.onnx"))
+    return folder
+
+
+def _cases(test_data, datasets, model):
+    """tool -> (argv with OUT for the output, output file name, free pages left)."""
+    mirna = datasets / "miRNA" / "train.tsv.gz"
+    return {
+        "curate": (["curate", datasets / "raw" / "rnalocate-circrna-export.tsv.gz", "--rna-type", "circRNA",
+                    "-o", "OUT"], "curated.tsv", 1),
+        "dedup": (["dedup", mirna, "--keep", "all", "-o", "OUT"], "dedup.tsv", 1),
+        "split": (["split", test_data / "split-input.tsv", "-o", "OUT"], "split.tsv", 0),
+        "embed": (["embed", test_data / "example-lncRNA.fa", "--encoder", "one-hot", "-o", "OUT"], "e.npz", 1),
+        "train": (["train", test_data / "model-miRNA.tsv", model / "e.npz", "--folds", "0", "--epochs", "1",
+                   "--force", "-o", "OUT"], "m.pt", 1),
+        "export-onnx": (["export-onnx", model / "m.pt", "--force", "-o", "OUT"], "m.onnx", 1),
+        "predict": (["predict", mirna, "--model", model / "m.onnx", "-o", "OUT"], "p.tsv", 1),
+        "evaluate": (["evaluate", model / "p.tsv", test_data / "model-miRNA.tsv", "-o", "OUT"], "metrics.tsv", 0),
+    }
+
+
+@needs_full_disk
+@pytest.mark.parametrize("tool", ["curate", "dedup", "split", "embed", "train", "export-onnx", "predict", "evaluate"])
+def test_a_failed_overwrite_on_a_full_disk_keeps_the_previous_file(tmp_path, test_data, datasets, small_model, tool):
+    if tool in ("dedup", "split") and shutil.which("cd-hit-est") is None:
+        pytest.skip("cd-hit-est not installed")
+    argv, name, free_pages = _cases(test_data, datasets, small_model)[tool]
+    target = tmp_path / "out" / name
+    if tool == "train":  # its report folder goes on the full disk too
+        argv = argv + ["--report-dir", tmp_path / "out" / "report"]
+    argv = [target if a == "OUT" else a for a in argv]
+    rc, stderr, names, content, previous = _on_a_full_disk(tmp_path, argv, target, free_pages)
+    # the log lines before it are fine; the failure itself is one line, and no traceback
+    errors = [line for line in stderr.strip().splitlines() if ": error: " in line or "Traceback" in line]
+    assert rc == 1, stderr
+    assert len(errors) == 1 and errors[0].startswith(f"rnaloc {tool}: error: "), stderr  # one line, no traceback
+    assert content == previous  # the previous output survives, byte for byte
+    assert names == sorted([name, "filler"])  # no temporary file, no partial report
+    assert "no space left on device" in errors[0].lower() and "unexpected" not in errors[0], errors[0]
+    # it names the file it could not write: the output, or (train) a file of its report folder
+    assert str(target) in errors[0] or target.name in errors[0] or str(target.parent) in errors[0], errors[0]
+# --- an output folder nobody can write into (root included) -------------------------------------
+
+@pytest.mark.parametrize("tool", ["embed", "predict", "train-report", "motifs"])
+def test_a_read_only_output_folder_is_refused_before_the_work(cli, test_data, tmp_path, read_only_folder, tool):
+    fasta = test_data / "example-miRNA.fa"
+    if tool == "embed":
+        argv = ["embed", fasta, "--encoder", "one-hot", "-o", read_only_folder / "e.npz"]
+    elif tool == "predict":
+        argv = ["predict", fasta, "--rna-type", "miRNA", "-o", read_only_folder / "p.tsv"]
+    elif tool == "motifs":
+        argv = ["motifs", "--rna-type", "miRNA", fasta, "-o", read_only_folder / "motifs"]
+    else:
+        npz = tmp_path / "e.npz"
+        assert cli("embed", test_data / "model-miRNA.tsv", "--encoder", "one-hot", "-o", npz).exit_code == 0
+        argv = ["train", test_data / "model-miRNA.tsv", npz, "--folds", "0", "--epochs", "1",
+                "-o", tmp_path / "m.pt", "--report-dir", read_only_folder / "report"]
+    result = cli(*argv)
+    command = argv[0]
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert result.exit_code == 1, result.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"rnaloc {command}: error: ") and "writ" in errors[0], result.stderr
+    assert list(read_only_folder.iterdir()) == []
+    assert not (tmp_path / "m.pt").exists()  # train: nothing written elsewhere either

@@ -1,5 +1,7 @@
 """Options shared by several commands, defined once."""
 
+import math
+
 import click
 
 from ..embed import LONG_POLICIES
@@ -17,18 +19,55 @@ def _compose(*decorators):
     return apply
 
 
+class InputFile(click.Path):
+    """A path the tool reads. :class:`~rnaloc_tools.cli.Tool` refuses an output that is the same file."""
+
+    role = "input"
+
+    def __init__(self, dir_okay=False, allow_dash=True, **kwargs):
+        super().__init__(dir_okay=dir_okay, allow_dash=allow_dash, **kwargs)
+
+
+class OutputFile(click.Path):
+    """A file the tool writes: checked before the work, committed with the tool's other outputs."""
+
+    role = "output"
+
+    def __init__(self, dir_okay=False, allow_dash=True, **kwargs):
+        super().__init__(dir_okay=dir_okay, allow_dash=allow_dash, **kwargs)
+
+
+class OutputFolder(click.Path):
+    """A folder the tool writes files into (made if missing): checked for writability before the work."""
+
+    role = "folder"
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses NaN and infinities (NaN passes every comparison)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number (allowed: {self._describe_range()})", param, ctx)
+        return number
+
+
+#: Seeds feed numpy and scikit-learn, which take 0 .. 2**32 - 1.
+SEED_MAX = 2**32 - 1
+
+
 def input_argument(name="input"):
-    return click.argument(name, metavar=name.upper(), type=click.Path(dir_okay=False, allow_dash=True))
+    return click.argument(name, metavar=name.upper(), type=InputFile())
 
 
 def output_option(required=True, help="Output file."):
-    return click.option(
-        "-o", "--output", required=required, type=click.Path(dir_okay=False, allow_dash=True), help=help
-    )
+    return click.option("-o", "--output", required=required, type=OutputFile(), help=help)
 
 
 force_option = click.option("--force", is_flag=True, help="Overwrite an existing output.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+seed_option = click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
+                           help="Random seed.")
 threads_option = click.option(
     "-t", "--threads", type=click.IntRange(min=1), default=None, help="CPU threads (default: all available)."
 )
@@ -42,7 +81,7 @@ encoder_choice = click.option(
 #: policy, batching, device (predict takes the encoder from the model).
 encoding_options = _compose(
     click.option(
-        "--weights", type=click.Path(), envvar=WEIGHTS_ENV, show_envvar=True,
+        "--weights", type=InputFile(dir_okay=True, allow_dash=False), envvar=WEIGHTS_ENV, show_envvar=True,
         help="RNA-FM weights, local, never downloaded: the original RNA-FM_pretrained.pth, or a "
         "multimolecule/rnafm download (its folder, or its model.safetensors with config.json beside it).",
     ),

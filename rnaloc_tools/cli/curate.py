@@ -9,7 +9,8 @@ from .. import RNA_TYPES
 from ..data.curate import DEFAULT_MIN_CLASS_SIZE, DEFAULT_SPECIES, curate, default_mapping_table, write_report
 from ..fileio import check_writable
 from ..formats import write_table
-from ._util import input_argument, output_option
+from . import tool
+from ._util import InputFile, OutputFile, input_argument, output_option
 
 log = logging.getLogger("rnaloc")
 
@@ -21,16 +22,16 @@ def _show_mapping(ctx, param, value):
     ctx.exit(0)
 
 
-@click.command(name="curate")
+@tool("curate")
 @input_argument("export")
 @click.option("--rna-type", type=click.Choice(RNA_TYPES), required=True, help="RNA type to curate.")
 @output_option(required=False, help="Dataset TSV to write (default: stdout).")
 @click.option("--species", multiple=True, default=DEFAULT_SPECIES, show_default=True,
               help="Species to keep (repeat for several); 'all' keeps every species.")
-@click.option("--sequences", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--sequences", type=InputFile(),
               help="FASTA or sequence table (Sequence column plus id/symbol/gene-id columns) giving "
               "sequences by gene symbol or entry id, for RNAs the export has none for.")
-@click.option("--mapping", type=click.Path(dir_okay=False),
+@click.option("--mapping", type=InputFile(allow_dash=False),
               help="TSV (term, class[, rna_type]) replacing the default term -> class mapping; "
               "class is one of the RNA type's classes or 'exclude'.")
 @click.option("--show-mapping", is_flag=True, expose_value=False, is_eager=True, callback=_show_mapping,
@@ -41,7 +42,7 @@ def _show_mapping(ctx, param, value):
               help="Set entries with unknown localization terms aside (still listed) instead of failing.")
 @click.option("--strict", is_flag=True,
               help="Also drop RNAs with entries in excluded compartments (e.g. cytosol, exosome).")
-@click.option("--report", type=click.Path(dir_okay=False, allow_dash=False),
+@click.option("--report", type=OutputFile(allow_dash=False),
               help="Write the per-step counts here: JSON if the name ends in .json, else TSV.")
 def command(export, rna_type, output, species, sequences, mapping, min_class_size, ignore_unknown, strict, report):
     """Curate EXPORT (an RNALocate-style TSV; '-' for stdin) into a dataset TSV.
@@ -59,6 +60,9 @@ def command(export, rna_type, output, species, sequences, mapping, min_class_siz
       rnaloc curate --show-mapping > mapping.tsv
     """
     output = output or "-"
+    if export == "-" and sequences == "-":
+        raise click.BadParameter("the export and the sequences cannot both come from stdin: give one as a file",
+                                 param_hint="--sequences")
     if report == "-" and output == "-":
         raise click.BadParameter("the report and the dataset cannot both go to stdout: give -o or a report file",
                                  param_hint="--report")

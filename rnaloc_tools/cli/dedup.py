@@ -8,15 +8,16 @@ from ..data.cdhit import DEFAULT_MIN_LENGTH, MIN_IDENTITY
 from ..data.dedup import KEEP, dedup
 from ..fileio import check_writable
 from ..formats import read_dataset, write_table
-from ._util import input_argument, output_option, threads_option
+from . import tool
+from ._util import FiniteFloatRange, InputFile, OutputFile, input_argument, output_option, threads_option
 
 log = logging.getLogger("rnaloc")
 
 
-@click.command(name="dedup")
+@tool("dedup")
 @input_argument()
 @output_option(required=False, help="Dataset TSV to write (default: stdout).")
-@click.option("-c", "--identity", type=click.FloatRange(MIN_IDENTITY, 1.0), default=0.8, show_default=True,
+@click.option("-c", "--identity", type=FiniteFloatRange(MIN_IDENTITY, 1.0), default=0.8, show_default=True,
               help="Sequence identity threshold (cd-hit-est -c); the word size follows CD-HIT's guide.")
 @click.option("--keep", type=click.Choice(KEEP), default="representatives", show_default=True,
               help="Keep one representative per cluster, or all rows with their cluster.")
@@ -27,9 +28,9 @@ log = logging.getLogger("rnaloc")
               help="Compare both strands (cd-hit-est's default) or the given strand only (-r 0).")
 @click.option("--min-length", type=click.IntRange(min=1), default=DEFAULT_MIN_LENGTH, show_default=True,
               help="cd-hit-est -l: sequences this long or shorter are not clustered (each stays alone).")
-@click.option("--clstr", type=click.Path(dir_okay=False),
+@click.option("--clstr", type=InputFile(allow_dash=False),
               help="Use the clusters of this existing cd-hit-est .clstr (names = ids) instead of running it.")
-@click.option("--save-clstr", type=click.Path(dir_okay=False), help="Keep cd-hit-est's .clstr file here.")
+@click.option("--save-clstr", type=OutputFile(allow_dash=False), help="Keep cd-hit-est's .clstr file here.")
 def command(input, output, identity, keep, threads, memory_mb, strand, min_length, clstr, save_clstr):
     """Cluster the sequences of INPUT (dataset TSV; '-' for stdin) with cd-hit-est.
 

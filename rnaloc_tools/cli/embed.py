@@ -6,10 +6,11 @@ from ..embed import embed_records
 from ..encoders import get_encoder
 from ..fileio import check_writable
 from ..formats import read_records
+from . import tool
 from ._util import encoder_options, input_argument, output_option
 
 
-@click.command(name="embed")
+@tool("embed")
 @input_argument()
 @output_option(help="Embeddings NPZ to write (ragged, float16).")
 @encoder_options

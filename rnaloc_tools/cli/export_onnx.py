@@ -7,13 +7,14 @@ import click
 from ..errors import RnalocError
 from ..fileio import check_writable
 from ..model.onnx_export import ATOL, export_onnx
-from ._util import force_option, output_option, set_threads
+from . import tool
+from ._util import FiniteFloatRange, InputFile, force_option, output_option, set_threads
 
 
-@click.command(name="export-onnx")
-@click.argument("checkpoint", metavar="MODEL.pt", type=click.Path(dir_okay=False))
+@tool("export-onnx")
+@click.argument("checkpoint", metavar="MODEL.pt", type=InputFile(allow_dash=False))
 @output_option(help="ONNX model to write.")
-@click.option("--atol", type=click.FloatRange(min=0), default=ATOL, show_default=True,
+@click.option("--atol", type=FiniteFloatRange(min=0), default=ATOL, show_default=True,
               help="Largest |ONNX Runtime - PyTorch| accepted on the checked shapes.")
 @click.option("-t", "--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="CPU threads for the PyTorch side of the comparison.")

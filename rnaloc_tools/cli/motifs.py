@@ -13,9 +13,10 @@ from ..motifs import (
     parse_threshold,
     run_motifs,
 )
-from ._util import encoding_options
+from . import tool
+from ._util import FiniteFloatRange, InputFile, OutputFile, OutputFolder, encoding_options
 
-_path = click.Path(dir_okay=False, allow_dash=True)
+_path = OutputFile()
 
 
 def _threshold(ctx, param, value):
@@ -39,23 +40,23 @@ def _k_range(ctx, param, value):
     return lo, hi
 
 
-@click.command(name="motifs")
-@click.argument("inputs", metavar="ATTENTION.npz... | SEQUENCES", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-s", "--sequences", type=_path,
+@tool("motifs")
+@click.argument("inputs", metavar="ATTENTION.npz... | SEQUENCES", nargs=-1, type=InputFile())
+@click.option("-s", "--sequences", type=InputFile(),
               help="The sequences the attention belongs to: FASTA or dataset TSV ('-' for stdin; .gz allowed).")
-@click.option("-m", "--model", type=click.Path(dir_okay=False),
+@click.option("-m", "--model", type=InputFile(allow_dash=False),
               help="Run this ONNX model on the sequences first, instead of reading attention files.")
 @click.option("--rna-type", type=click.Choice(RNA_TYPES),
               help="Run the bundled model of this RNA type on the sequences first (or check --model's type).")
-@click.option("-p", "--predictions", type=_path, help="Predictions TSV from `rnaloc predict` (gives each sequence its class).")
+@click.option("-p", "--predictions", type=InputFile(), help="Predictions TSV from `rnaloc predict` (gives each sequence its class).")
 @click.option("--class-from", type=click.Choice(CLASS_SOURCES), default="auto", show_default=True,
               help="Each sequence's class: the predicted class (--predictions), the dataset's label column, or none "
               "(one group). auto: prediction if --predictions is given, else label if the sequences have one, else none.")
-@click.option("-o", "--outdir", type=click.Path(file_okay=False),
+@click.option("-o", "--outdir", type=OutputFolder(file_okay=False),
               help="Folder for motifs.tsv, motifs.meme, logos/, regions.tsv and known_motifs.tsv (created).")
 @click.option("--motifs", "motifs_out", type=_path, help="motifs.tsv here instead ('-' for stdout).")
 @click.option("--meme", type=_path, help="MEME motif file here instead.")
-@click.option("--logos", type=click.Path(file_okay=False), help="Folder of sequence logos (PNG) here instead.")
+@click.option("--logos", type=OutputFolder(file_okay=False), help="Folder of sequence logos (PNG) here instead.")
 @click.option("--regions", type=_path, help="Important regions TSV here instead.")
 @click.option("--known", "known_out", type=_path, help="Known-motif table here instead.")
 @click.option("--threshold", default="median", show_default=True, callback=_threshold,
@@ -71,14 +72,14 @@ def _k_range(ctx, param, value):
               "between the classes? this also finds k-mers that differ between the classes anywhere).")
 @click.option("--min-support", type=click.IntRange(min=1), default=5, show_default=True,
               help="Test only k-mers present in at least this many sequence sets (foreground + background).")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True), default=0.05, show_default=True,
+@click.option("--alpha", type=FiniteFloatRange(0, 1, min_open=True), default=0.05, show_default=True,
               help="Benjamini-Hochberg q-value cut-off for significant k-mers.")
 @click.option("--max-motifs", type=click.IntRange(min=1), default=10, show_default=True, help="Most motifs per class.")
 @click.option("--max-shift", type=click.IntRange(min=0), default=2, show_default=True,
               help="Merging: how far k-mers may be shifted against the motif's seed.")
 @click.option("--max-mismatches", type=click.IntRange(min=0), default=1, show_default=True,
               help="Merging: mismatches allowed when one k-mer contains the other.")
-@click.option("--known-motifs", type=click.Path(dir_okay=False, exists=False),
+@click.option("--known-motifs", type=InputFile(allow_dash=False),
               help="TSV of motifs to check (columns name, iupac [, rna_type, class, reference]) instead of the "
               "built-in localization motifs.")
 @click.option("--no-known", is_flag=True, help="Skip the known-motif check.")

@@ -8,25 +8,26 @@ from ..data.cdhit import DEFAULT_MIN_LENGTH, MIN_IDENTITY
 from ..data.split import split
 from ..fileio import check_writable
 from ..formats import read_dataset, write_table
-from ._util import input_argument, output_option, seed_option, threads_option
+from . import tool
+from ._util import FiniteFloatRange, InputFile, input_argument, output_option, seed_option, threads_option
 
 log = logging.getLogger("rnaloc")
 
 
-@click.command(name="split")
+@tool("split")
 @input_argument()
 @output_option(required=False, help="Dataset TSV to write (default: stdout).")
-@click.option("--test-size", type=click.FloatRange(0, 0.5), default=0.2, show_default=True,
+@click.option("--test-size", type=FiniteFloatRange(0, 0.5), default=0.2, show_default=True,
               help="Test fraction (one of round(1/x) stratified cluster-grouped parts); 0 = no test rows.")
 @click.option("-k", "--folds", type=click.IntRange(min=0), default=5, show_default=True,
               help="Cross-validation folds over the training rows (0 = no fold column).")
 @seed_option
 @click.option("--group-column", default="cluster", show_default=True,
               help="Rows sharing a value here stay together (rnaloc dedup --keep all writes it).")
-@click.option("--against", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--against", type=InputFile(),
               help="FASTA or dataset TSV (e.g. a benchmark's test set): first drop rows within "
               "--identity of any of its sequences (cd-hit-est-2d, both directions).")
-@click.option("-c", "--identity", type=click.FloatRange(MIN_IDENTITY, 1.0), default=0.8, show_default=True,
+@click.option("-c", "--identity", type=FiniteFloatRange(MIN_IDENTITY, 1.0), default=0.8, show_default=True,
               help="Identity threshold for --against.")
 @threads_option
 @click.option("--memory", "memory_mb", type=click.IntRange(min=0), default=0, show_default=True,

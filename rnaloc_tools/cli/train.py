@@ -6,7 +6,8 @@ import click
 
 from ..model.losses import LOSSES
 from ..model.training import TrainConfig, train_to_files
-from ._util import force_option, output_option, seed_option, set_threads
+from . import tool
+from ._util import FiniteFloatRange, InputFile, OutputFolder, force_option, output_option, seed_option, set_threads
 
 
 def _hparams(ctx, param, value):
@@ -16,12 +17,16 @@ def _hparams(ctx, param, value):
         raise click.BadParameter(f"not JSON: {exc}") from None
     if not isinstance(out, dict):
         raise click.BadParameter("give a JSON object, e.g. '{\"lstm_layers\": 2}'")
+    reserved = sorted(set(out) & {"dim", "n_classes"})
+    if reserved:
+        raise click.BadParameter(f"{', '.join(reserved)} cannot be set: the embeddings give dim and the rna_type "
+                                 "gives n_classes")
     return out
 
 
-@click.command(name="train")
-@click.argument("dataset", metavar="DATASET.tsv", type=click.Path(dir_okay=False, allow_dash=True))
-@click.argument("embeddings", metavar="EMBEDDINGS.npz...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@tool("train")
+@click.argument("dataset", metavar="DATASET.tsv", type=InputFile())
+@click.argument("embeddings", metavar="EMBEDDINGS.npz...", nargs=-1, required=True, type=InputFile(allow_dash=False))
 @output_option(help="Model checkpoint to write (.pt).")
 @click.option("--arch", default="rnaloc", show_default=True,
               help="Architecture: rnaloc (the paper's head), transformer (the paper's baseline), or another registered one.")
@@ -30,15 +35,15 @@ def _hparams(ctx, param, value):
               help="Cross-validation folds (0: no cross-validation; a `fold` column in the dataset wins).")
 @click.option("--epochs", type=click.IntRange(min=1), default=80, show_default=True, help="Most epochs per fit.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), default=1e-4, show_default=True)
 @click.option("--loss", type=click.Choice(LOSSES), default="auto", show_default=True,
               help="auto: focal (gamma 1.5, class-balanced alpha) for lncRNA, cross-entropy otherwise.")
 @click.option("--patience", type=click.IntRange(min=1), default=30, show_default=True,
               help="Early stopping: epochs without a better validation loss.")
 @click.option("--max-len", type=click.IntRange(min=1), default=None,
               help="Use only the first N positions of longer sequences (recorded in the model; predict does the same).")
-@click.option("--report-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--report-dir", type=OutputFolder(file_okay=False), default=None,
               help="Folder for cv_metrics.tsv, cv_predictions.tsv, learning_curves.png, confusion_matrix.png "
               "[default: OUTPUT without .pt, plus .report].")
 @seed_option
@@ -51,7 +56,7 @@ def command(dataset, embeddings, output, arch, hparams, folds, epochs, batch_siz
 
     Runs stratified k-fold cross-validation (grouped by the `cluster` column when
     present; rows with split=test are held out), then trains the final model on
-    all non-test rows. The same seed gives the same model, bit for bit, on CPU.
+    all non-test rows. The same seed and -t give the same model, bit for bit, on CPU.
 
     \b
     Examples:

@@ -33,7 +33,7 @@ import pandas as pd
 from .. import CLASSES
 from ..errors import InputError, RnalocError
 from ..fileio import atomic_output, display_name, is_stdio, open_binary_input
-from ..formats.sequences import read_fasta_handle, sniff_format
+from ..formats.sequences import read_fasta_handle, sniff
 from ..formats.tables import read_table, read_table_handle
 from ..seqs import normalize
 from .terms import DEFAULT_MAPPING, EXCLUDE, term_key
@@ -205,8 +205,8 @@ def read_sequence_source(path):
     source = display_name(path)
     handle = open_binary_input(path)
     try:
-        fmt = sniff_format(handle, source)
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline=None)
+        fmt, stream = sniff(handle, source)
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline=None)
         if fmt == "fasta":
             return {r.id: r.seq for r in read_fasta_handle(text, source)}
         table = read_table_handle(text, source)

@@ -99,10 +99,12 @@ def _check_path(weights):
     path = os.fspath(weights)
     if not os.path.exists(path):
         raise RnalocError(f"{path}: RNA-FM weights file not found: {WHERE_TO_GET}; or {HF_WHERE}")
-    if os.path.isdir(path) or looks_like_safetensors(path):
+    if os.path.isdir(path):
         return "multimolecule-safetensors", path
-    if not stat.S_ISREG(os.stat(path).st_mode):
+    if not stat.S_ISREG(os.stat(path).st_mode):  # before any read: /dev/zero never ends, a FIFO blocks
         raise RnalocError(f"{path}: the RNA-FM weights are not a regular file (a device, FIFO or socket)")
+    if looks_like_safetensors(path):
+        return "multimolecule-safetensors", path
     if not os.access(path, os.R_OK):
         raise RnalocError(f"{path}: cannot read the RNA-FM weights file (permission denied)")
     return "rna-fm-pth", path

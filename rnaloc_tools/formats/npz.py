@@ -28,7 +28,8 @@ from numpy.lib import format as npformat
 
 from .. import __version__
 from ..errors import InputError, RnalocError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, write_error
+from .meta import check_classes, check_rna_type, optional_str, parse_json_object, positive_int
 from ..seqs import SeenIds
 
 FORMAT_NAME = "rnaloc-embeddings"
@@ -92,9 +93,12 @@ class EmbeddingWriter:
             raise RnalocError(f"{self.path}: embedding of {rid!r} has shape {matrix.shape}, expected (L, {self.dim})")
         if not self._seen.add(rid):
             raise RnalocError(f"{self.path}: duplicate id {self._seen.duplicate!r}")
-        self._spill.write(np.ascontiguousarray(matrix, dtype=self.dtype).tobytes())
         encoded = rid.encode("utf-8", "surrogatepass")
-        self._id_spill.write(struct.pack("<I", len(encoded)) + encoded)
+        try:
+            self._spill.write(np.ascontiguousarray(matrix, dtype=self.dtype).tobytes())
+            self._id_spill.write(struct.pack("<I", len(encoded)) + encoded)
+        except OSError as exc:  # the spill files sit beside the output: a full disk is the output's
+            raise write_error(self.path, exc) from None
         self._id_width = max(self._id_width, len(rid))
         self._rows.append(matrix.shape[0])
 
@@ -203,13 +207,69 @@ def _member_data_offset(path, zf, name):
         return info.header_offset + 30 + name_len + extra_len
 
 
+#: Small members read whole: ids, offsets, meta. ``embeddings`` is memory-mapped, never read whole.
+_SMALL_MEMBERS = ("ids", "offsets", "meta")
+
+
+def _read_stored_member(path, zf, name):
+    """A small member (ids, offsets, meta) read after checking it cannot exhaust memory.
+
+    A compressed (deflated) member is refused: a small file could inflate to
+    gigabytes, and its rows could not be read one sequence at a time. The
+    ``.npy`` header's shape must match the member's real size before anything
+    is allocated; object arrays (pickles) are refused.
+    """
+    info = zf.getinfo(name + ".npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise InputError(path, f"member {name!r} is compressed (numpy.savez_compressed): a compressed NPZ is "
+                         "not read (it would be inflated whole into memory); write it with `rnaloc embed` or "
+                         "numpy.savez")
+    with zf.open(info) as fp:
+        try:
+            version = npformat.read_magic(fp)
+            reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+            shape, fortran, dtype = reader(fp)
+        except ValueError as exc:
+            raise InputError(path, f"corrupt member {name!r} ({exc})") from None
+        if dtype.hasobject:
+            raise InputError(path, f"member {name!r} holds Python objects (a pickle): not read")
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        size = count * dtype.itemsize
+        if size != info.file_size - fp.tell():
+            raise InputError(path, f"corrupt member {name!r}: its header says {size} bytes of data, the file holds "
+                             f"{info.file_size - fp.tell()}")
+        data = fp.read(size)
+    if len(data) != size:
+        raise InputError(path, f"truncated member {name!r}")
+    array = np.frombuffer(data, dtype=dtype)
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_meta(meta, path, format_name):
+    """Check the types of the metadata every reader relies on."""
+    if meta.get("format") != format_name:
+        raise InputError(path, f"not an {format_name} NPZ (meta.format is {meta.get('format')!r})")
+    meta["dim"] = positive_int(meta.get("dim"), path, "meta.dim", optional=False)
+    for key in ("max_length", "model_max_length"):
+        positive_int(meta.get(key), path, f"meta.{key}")
+    for key in ("encoder", "long_policy", "checkpoint_sha256", "model", "model_encoder", "model_sha256"):
+        optional_str(meta.get(key), path, f"meta.{key}")
+    if meta.get("rna_type") is not None:
+        check_rna_type(meta["rna_type"], path)
+    if meta.get("classes") is not None:
+        meta["classes"] = list(check_classes(meta["classes"], meta.get("rna_type"), path))
+    return meta
+
+
 class _Shard:
     def __init__(self, path, format_name=FORMAT_NAME):
         self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise InputError(self.path, "no such file")
+        if not os.path.isfile(self.path):
+            raise InputError(self.path, "not a regular file (a folder, device or pipe): not an embeddings NPZ")
         try:
             zf = zipfile.ZipFile(self.path)
-        except FileNotFoundError:
-            raise InputError(self.path, "no such file") from None
         except (zipfile.BadZipFile, OSError) as exc:
             raise InputError(self.path, f"not an embeddings NPZ ({exc})") from None
         with zf:
@@ -218,45 +278,51 @@ class _Shard:
                 if key + ".npy" not in names:
                     raise InputError(self.path, f"not an embeddings NPZ: member {key!r} is missing")
             try:
-                with np.load(self.path, allow_pickle=False) as npz:
-                    self.ids = npz["ids"].astype(str).tolist()
-                    self.offsets = npz["offsets"].astype(np.int64)
-                    self.meta = json.loads(str(npz["meta"]))
-            except (ValueError, OSError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+                ids, offsets, meta = (_read_stored_member(self.path, zf, k) for k in _SMALL_MEMBERS)
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
                 raise InputError(self.path, f"corrupt embeddings NPZ ({exc})") from None
-            if self.meta.get("format") != format_name:
-                raise InputError(
-                    self.path, f"not an {format_name} NPZ (meta.format is {self.meta.get('format')!r})"
-                )
-            if len(self.offsets) != len(self.ids) + 1 or (np.diff(self.offsets) < 0).any():
+            if ids.ndim != 1 or ids.dtype.kind not in "US":
+                raise InputError(self.path, "corrupt embeddings NPZ: ids must be a list of names")
+            if offsets.ndim != 1 or offsets.dtype.kind not in "iu":
+                raise InputError(self.path, "corrupt embeddings NPZ: offsets must be whole numbers")
+            if meta.ndim != 0 or meta.dtype.kind not in "US":
+                raise InputError(self.path, "corrupt embeddings NPZ: meta must be one JSON text")
+            self.ids = ids.astype(str).tolist()
+            self.offsets = offsets.astype(np.int64)
+            self.meta = _check_meta(parse_json_object(str(meta[()]), self.path, "NPZ meta"), self.path, format_name)
+            if (len(self.offsets) != len(self.ids) + 1 or (np.diff(self.offsets) < 0).any()
+                    or (len(self.offsets) and self.offsets[0] != 0)):
                 raise InputError(self.path, "corrupt embeddings NPZ: offsets do not match ids")
+            if zf.getinfo("embeddings.npy").compress_type != zipfile.ZIP_STORED:
+                raise InputError(self.path, "member 'embeddings' is compressed (numpy.savez_compressed): a "
+                                 "compressed NPZ is not read (it would be inflated whole into memory); write it "
+                                 "with `rnaloc embed` or numpy.savez")
             start = _member_data_offset(self.path, zf, "embeddings.npy")
+        if start is None:
+            raise InputError(self.path, "corrupt embeddings NPZ: the embeddings member cannot be located")
         self.embeddings = self._map(start)
 
     def _map(self, start):
-        if start is not None:
-            with open(self.path, "rb") as fh:
-                fh.seek(start)
-                try:
-                    version = npformat.read_magic(fh)
-                    reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
-                    shape, fortran, dtype = reader(fh)
-                except ValueError as exc:
-                    raise InputError(self.path, f"corrupt embeddings member ({exc})") from None
-                data = fh.tell()
-            if fortran or len(shape) != 2:
-                raise InputError(self.path, f"embeddings member has an unexpected layout {shape}")
-            if shape[0] != self.offsets[-1]:
-                raise InputError(self.path, "corrupt embeddings NPZ: row count does not match offsets")
-            if "dim" in self.meta and shape[1] != int(self.meta["dim"]):
-                raise InputError(self.path, f"corrupt embeddings NPZ: {shape[1]} columns, but meta.dim is {self.meta['dim']}")
-            if shape[0] == 0:
-                return np.zeros(shape, dtype=dtype)
-            if os.path.getsize(self.path) < data + shape[0] * shape[1] * dtype.itemsize:
-                raise InputError(self.path, "truncated embeddings NPZ")
-            return np.memmap(self.path, dtype=dtype, mode="r", offset=data, shape=tuple(shape))
-        with np.load(self.path, allow_pickle=False) as npz:  # a compressed file: load it
-            return npz["embeddings"]
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            try:
+                version = npformat.read_magic(fh)
+                reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                shape, fortran, dtype = reader(fh)
+            except ValueError as exc:
+                raise InputError(self.path, f"corrupt embeddings member ({exc})") from None
+            data = fh.tell()
+        if fortran or len(shape) != 2 or dtype.kind != "f":
+            raise InputError(self.path, f"embeddings member has an unexpected layout {shape} {dtype}")
+        if shape[0] != self.offsets[-1]:
+            raise InputError(self.path, "corrupt embeddings NPZ: row count does not match offsets")
+        if shape[1] != self.meta["dim"]:
+            raise InputError(self.path, f"corrupt embeddings NPZ: {shape[1]} columns, but meta.dim is {self.meta['dim']}")
+        if shape[0] == 0:
+            return np.zeros(shape, dtype=dtype)
+        if os.path.getsize(self.path) < data + shape[0] * shape[1] * dtype.itemsize:
+            raise InputError(self.path, "truncated embeddings NPZ")
+        return np.memmap(self.path, dtype=dtype, mode="r", offset=data, shape=tuple(shape))
 
 
 class EmbeddingStore:
@@ -311,7 +377,10 @@ class EmbeddingStore:
         except KeyError:
             raise RnalocError(f"id {rid!r} is not in the embeddings") from None
         shard = self.shards[s]
-        return np.array(shard.embeddings[shard.offsets[i] : shard.offsets[i + 1]], dtype=dtype)
+        matrix = np.array(shard.embeddings[shard.offsets[i] : shard.offsets[i + 1]], dtype=dtype)
+        if not np.isfinite(matrix).all():  # NaN/inf would train a NaN model, or predict NaN, with exit 0
+            raise InputError(shard.path, "the embedding holds NaN or infinite values", rid)
+        return matrix
 
     __getitem__ = get
 

@@ -11,27 +11,90 @@ from ..seqs import Record, SeenIds, normalize
 from .tables import read_dataset_handle
 
 
-def sniff_format(handle, source):
-    """'fasta' or 'tsv' from the first significant byte of a peekable binary handle."""
-    head = handle.peek(65536)[:65536]
-    if head.startswith(codecs.BOM_UTF8):  # a byte-order mark, as some Windows editors write
-        head = head[len(codecs.BOM_UTF8):]
-    if not head.strip():
-        raise InputError(source, "empty input: no sequences")
-    for line in head.splitlines():
+#: Bytes read at a time while sniffing; a first significant line longer than _MAX_FIRST_LINE is not a header.
+_CHUNK = 1 << 16
+_MAX_FIRST_LINE = 1 << 20
+
+
+class _Replay(io.RawIOBase):
+    """The bytes a sniffer read, then the rest of the stream: nothing is lost, however much was read."""
+
+    def __init__(self, head, rest):
+        self._head = bytes(head)
+        self._pos = 0
+        self._rest = rest
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self._pos < len(self._head):
+            n = min(len(buffer), len(self._head) - self._pos)
+            buffer[:n] = self._head[self._pos : self._pos + n]
+            self._pos += n
+            return n
+        data = self._rest.read1(len(buffer)) if hasattr(self._rest, "read1") else self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def sniff(handle, source):
+    """('fasta' or 'tsv', a binary stream that still holds every byte) from a binary handle.
+
+    The one sniffer of every tool that takes FASTA or a dataset TSV: ``#``
+    lines at the top (provenance) are skipped however many there are (no
+    fixed-size window), then the first significant line decides: ``>`` is
+    FASTA, a tab-separated header is a TSV.
+    """
+    head = bytearray()
+    first = True
+    in_comment = False  # inside a '#' line longer than one chunk
+    fmt = None
+    seen_text = False
+    while True:
+        line = handle.readline(_CHUNK)
+        if not line:
+            break
+        head += line
+        complete = line.endswith(b"\n")
+        if in_comment:
+            in_comment = not complete
+            continue
+        if first and line.startswith(codecs.BOM_UTF8):  # a byte-order mark, as some Windows editors write
+            line = line[len(codecs.BOM_UTF8):]
+        first = False
         stripped = line.strip()
         if not stripped:
             continue
+        seen_text = True
         if stripped.startswith(b">"):
-            return "fasta"
+            fmt = "fasta"
+            break
         if stripped.startswith(b"#"):
+            in_comment = not complete
             continue
-        if b"\t" in stripped:
-            return "tsv"
+        while not complete and b"\t" not in line and len(line) < _MAX_FIRST_LINE:
+            more = handle.readline(_CHUNK)
+            if not more:
+                break
+            head += more
+            line += more
+            complete = more.endswith(b"\n")
+        if b"\t" in line:
+            fmt = "tsv"
         break
-    raise InputError(
-        source, "not FASTA (no line starting with '>') nor a dataset TSV (no tab-separated header)"
-    )
+    if fmt is None:
+        if not seen_text:
+            raise InputError(source, "empty input: no sequences")
+        raise InputError(
+            source, "not FASTA (no line starting with '>') nor a dataset TSV (no tab-separated header)"
+        )
+    return fmt, io.BufferedReader(_Replay(head, handle), buffer_size=_CHUNK)
+
+
+def sniff_format(handle, source):
+    """'fasta' or 'tsv' (see :func:`sniff`; the handle is consumed)."""
+    return sniff(handle, source)[0]
 
 
 def read_fasta_handle(text, source):
@@ -52,15 +115,21 @@ def read_fasta_handle(text, source):
         raise InputError(source, "duplicate id", seen.duplicate)
 
 
-def read_records(path):
+def read_records(path, source=None):
     """Yield :class:`Record` objects from FASTA or a dataset TSV (path, ``-`` or ``.gz``).
 
-    The format is recognised from the content, so pipes work without a flag.
+    The format is recognised from the content, so pipes work without a flag. ``source``
+    names the input in errors (default: the path; e.g. ``<stdin>`` for a copy of stdin).
     """
-    source = display_name(path)
+    source = source or display_name(path)
     handle = open_binary_input(path)
-    fmt = sniff_format(handle, source)
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="strict")
+    try:
+        fmt, stream = sniff(handle, source)
+    except BaseException:
+        if not is_stdio(path):
+            handle.close()
+        raise
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict")
     try:
         if fmt == "fasta":
             yield from read_fasta_handle(text, source)
@@ -70,7 +139,6 @@ def read_records(path):
     except UnicodeDecodeError as exc:
         raise InputError(source, f"not a text file ({exc.reason})") from None
     finally:
-        if is_stdio(path):
-            text.detach()  # leave stdin open for whoever reads it next
-        else:
-            text.close()
+        text.detach()  # the replay stream; stdin stays open for whoever reads it next
+        if not is_stdio(path):
+            handle.close()

@@ -51,6 +51,10 @@ def read_table_handle(text, source, require=()):
     body.extend(lines)
     if not body or not body[0].strip():
         raise InputError(source, "empty table: no header row")
+    names = [c.strip() for c in body[0].rstrip("\r\n").split("\t")]
+    dup = next((c for i, c in enumerate(names) if c in names[:i]), None)
+    if dup is not None:  # pandas would rename the second one (label.1) and read the first silently
+        raise InputError(source, f"duplicate column {dup!r} in the header", line=len(header) + 1)
     try:
         df = pd.read_csv(
             io.StringIO("".join(body)),
@@ -135,9 +139,10 @@ def read_dataset(path, require=DATASET_COLUMNS, labels=None):
             raise InputError(source, f"not a text file ({exc.reason})") from None
 
 
-def write_table(df, path, tool, header=()):
-    """Write ``df`` as TSV with the earlier ``#`` lines plus this tool's provenance, atomically."""
+def write_table(df, path, tool, header=(), comments=True, notes=()):
+    """Write ``df`` as TSV with the earlier ``#`` lines, this tool's provenance and its ``notes``
+    (more ``#`` lines), atomically. ``comments=False`` writes no ``#`` lines at all."""
     with atomic_output(path, "w") as out:
-        for line in list(header) + provenance_lines(tool):
+        for line in (list(header) + provenance_lines(tool) + list(notes)) if comments else ():
             out.write(line + "\n")
         df.to_csv(out, sep="\t", index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")

@@ -8,13 +8,12 @@ unpickles code).
 import dataclasses
 import io
 import os
-from pathlib import Path
 
 import torch
 
 from .. import __version__
-from ..errors import InputError
-from ..fileio import atomic_path
+from ..errors import InputError, unsafe_pickle_problem
+from ..fileio import atomic_path, check_regular_file
 from .registry import build_model
 
 CHECKPOINT_FORMAT = "rnaloc-checkpoint"
@@ -32,8 +31,7 @@ def _plain(value):
 
 
 def save_checkpoint(path, model, hp, *, arch, classes, rna_type, encoder, extra=None):
-    """Write the checkpoint atomically; the same content gives the same bytes (the zip's record
-    names come from an in-memory buffer, not from the temporary file's random name)."""
+    """Write the checkpoint atomically."""
     data = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
@@ -46,20 +44,24 @@ def save_checkpoint(path, model, hp, *, arch, classes, rna_type, encoder, extra=
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     }
     data.update(_plain(extra or {}))
+    # serialised in memory, then written: torch names the archive's folder after the file it writes,
+    # so saving to the temporary file would record its random name (the same model, other bytes), and
+    # a full disk would surface as torch's own "inline_container.cc" message instead of ours
     buffer = io.BytesIO()
     torch.save(data, buffer)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buffer.getvalue())
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        out.write(buffer.getbuffer())
 
 
 def read_checkpoint(path):
     """The checkpoint dict, read with ``weights_only=True``; a clear error for anything else."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(path, "no such file")
+    path = check_regular_file(path, "checkpoint")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+        problem = unsafe_pickle_problem(exc, "an rnaloc model checkpoint")
+        if problem:
+            raise InputError(path, problem) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, f"not a readable rnaloc model checkpoint ({reason[:200]})") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:

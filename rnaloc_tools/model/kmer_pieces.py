@@ -41,50 +41,39 @@ PIECE = 32768
 CHECK_ATOL = 1e-6
 
 
-def _split(k):
-    a = (k + 1) // 2
-    return a, k - a
-
-
-def _shift(x, by):
-    if by == 0:
-        return x
-    out = np.zeros_like(x)
-    if by < len(x):
-        out[: len(x) - by] = x[by:]
-    return out
-
-
-def _window_table(x, a):
-    """x (P, 4) -> (P, 4^a): out[i] = x_i (x) ... (x) x_{i+a-1}, zero where the window runs past the end."""
-    out = x
-    for j in range(1, a):
-        out = (out[:, :, None] * _shift(x, j)[:, None, :]).reshape(len(x), -1)
-    return out
-
-
-def kmer_counts(x, kmin, kmax, piece=PIECE):
+def kmer_counts(x, kmin, kmax, piece=PIECE, block=256):
     """Expected k-mer counts (k = kmin..kmax) of one one-hot sequence x (L, 4), concatenated (F,), float64.
 
     Counted over pieces of ``piece`` window starts, each read with kmax - 1 more
-    nucleotides, so memory is bounded by the piece whatever the length.
+    nucleotides, so memory is bounded by the piece whatever the length. Only windows
+    that end inside the sequence count (in the graph the others are products with
+    zero padding). A window of A/C/G/U is counted by its code (first base most
+    significant, as the graph orders k-mers); a window touching an ambiguity code by
+    the product of its one-hot rows (an N adds 1/4 to each of four k-mers), as the
+    graph does, ``block`` windows at a time.
     """
     length = len(x)
     counts = [np.zeros(4**k) for k in range(kmin, kmax + 1)]
     for start in range(0, length, piece):
         stop = min(length, start + piece)
         seg = np.asarray(x[start : min(length, stop + kmax - 1)], dtype=np.float64)
-        n = stop - start  # window starts of this piece
-        tables = {}
+        codes = seg.argmax(1).astype(np.int64)
+        ambiguous = np.concatenate([[0], np.cumsum(seg.max(1) != 1)])  # ambiguous bases before each position
         for j, k in enumerate(range(kmin, kmax + 1)):
-            a, b = _split(k)
-            for m in (a, b):
-                if m and m not in tables:
-                    tables[m] = _window_table(seg, m)
-            if b == 0:
-                counts[j] += tables[a][:n].sum(0)
-            else:
-                counts[j] += (tables[a][:n].T @ _shift(tables[b], a)[:n]).reshape(-1)
+            m = min(stop - start, len(seg) - k + 1)  # window starts of this piece that end inside the sequence
+            if m <= 0:
+                continue
+            pure = ambiguous[k : k + m] == ambiguous[:m]
+            code = np.zeros(m, dtype=np.int64)
+            for i in range(k):
+                code = code * 4 + codes[i : i + m]
+            counts[j] += np.bincount(code[pure], minlength=4**k)
+            for first in range(0, int((~pure).sum()), block):
+                starts = np.flatnonzero(~pure)[first : first + block]
+                prod = seg[starts]  # (B, 4)
+                for i in range(1, k):
+                    prod = (prod[:, :, None] * seg[starts + i][:, None, :]).reshape(len(starts), -1)
+                counts[j] += prod.sum(0)
     return np.concatenate(counts)
 
 

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import MissingDependencyError, RnalocError
+from ..errors import RnalocError
 from ..fileio import atomic_path, file_sha256
 from .checkpoint import load_checkpoint
+from .runtime import import_onnxruntime  # noqa: F401 - also imported from here
 
 log = logging.getLogger("rnaloc")
 
@@ -40,17 +41,6 @@ class _Exported(torch.nn.Module):
     def forward(self, embeddings, lengths):
         logits, attention = self.model(embeddings, lengths)  # (B, C), (B, L)
         return torch.softmax(logits, dim=1), attention
-
-
-def import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependencyError(
-            "ONNX Runtime is not installed: pip install 'rnaloc-tools[cpu]' (onnxruntime) "
-            "or 'rnaloc-tools[gpu]' (onnxruntime-gpu), not both"
-        ) from None
-    return onnxruntime
 
 
 def metadata(ckpt, source_sha256, model=None):

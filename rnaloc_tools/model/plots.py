@@ -46,6 +46,15 @@ def _title(evaluation, what):
     return f"{evaluation.rna_type}: {what}\n{len(evaluation.y_true)} sequences ({n1} {c1}, {n0} {c0})"
 
 
+def _finish(fig, ax, path, legend_loc, **legend):
+    """Grid, legend, layout; write the PNG and free the figure."""
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend_loc, fontsize="small", **legend)
+    fig.tight_layout()
+    save_png(fig, path)
+    _pyplot().close(fig)
+
+
 def _order(evaluation):
     return [name for name in ("model", "length", "majority") if name in evaluation.predictors]
 
@@ -61,17 +70,13 @@ def plot_roc(evaluation, path):
         fpr, tpr, _ = roc_curve(evaluation.y_true, prob, pos_label=1)
         style = dict(_STYLE[name])
         style["label"] += f"  AUROC {evaluation.values[name]['auroc']:.3f}"
-        ax.plot(fpr, tpr, drawstyle="default", **style)
+        ax.plot(fpr, tpr, **style)
     if "majority" not in evaluation.predictors:
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="chance")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
            xlabel=f"false positive rate ({c0} RNAs called {c1})",
            ylabel=f"true positive rate ({c1} RNAs called {c1})", title=_title(evaluation, "ROC curve"))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
-    save_png(fig, path)
-    plt.close(fig)
+    _finish(fig, ax, path, "lower right")
 
 
 def plot_precision_recall(evaluation, path):
@@ -95,11 +100,7 @@ def plot_precision_recall(evaluation, path):
         ax.axhline(prevalence, color="0.6", linestyle=":", linewidth=1, label=f"share of {c1} ({prevalence:.3f})")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.04), xlabel=f"recall (share of {c1} RNAs called {c1})",
            ylabel=f"precision (share of {c1} calls that are right)", title=_title(evaluation, "precision-recall"))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
-    fig.tight_layout()
-    save_png(fig, path)
-    plt.close(fig)
+    _finish(fig, ax, path, "lower left")
 
 
 def plot_reliability(evaluation, path, n_bins=ECE_BINS):
@@ -124,13 +125,9 @@ def plot_reliability(evaluation, path, n_bins=ECE_BINS):
             hist.stairs(counts, edges, color=style["color"], linestyle=style["linestyle"], linewidth=style["linewidth"])
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), ylabel=f"observed fraction {c1}",
            title=_title(evaluation, "reliability diagram"))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small", title="marker area: sequences in the bin", title_fontsize="small")
     hist.set(xlabel=f"predicted probability of {c1} ({n_bins} equal-width bins)", ylabel="sequences per bin")
     hist.grid(alpha=0.3)
-    fig.tight_layout()
-    save_png(fig, path)
-    plt.close(fig)
+    _finish(fig, ax, path, "upper left", title="marker area: sequences in the bin", title_fontsize="small")
 
 
 def write_plots(evaluation, folder):

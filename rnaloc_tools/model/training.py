@@ -138,6 +138,10 @@ def _name_some(ids, n=3):
     return ", ".join(repr(i) for i in ids[:n]) + more
 
 
+#: Fewest training rows per class: the rest and a stratified validation part both need one.
+MIN_CLASS_ROWS = 2
+
+
 def load_training_data(dataset_path, embedding_paths, *, folds=5, max_len=None):
     """Read the dataset TSV and its embeddings; check everything a training run needs."""
     table = read_dataset(dataset_path)
@@ -163,6 +167,10 @@ def load_training_data(dataset_path, embedding_paths, *, folds=5, max_len=None):
     if len(present) < 2:
         raise InputError(source, f"only one class ({', '.join(present) or 'none'}) among the training rows: a model needs both {' and '.join(classes)}")
     has_folds = "fold" in df.columns and (df["fold"].str.strip()[~is_test] != "").all()
+    for cls, n in zip(classes, counts):
+        if n < MIN_CLASS_ROWS:  # early stopping holds out a stratified validation part: one row cannot be split
+            raise InputError(source, f"class {cls!r} has {n} training sample(s): training needs at least "
+                             f"{MIN_CLASS_ROWS} per class (one for a validation part, for early stopping)")
     if folds and not has_folds:
         for cls, n in zip(classes, counts):
             if n < folds:
@@ -224,7 +232,12 @@ def inner_validation(data, idx, val_fraction, seed):
     groups = data.groups[idx] if data.groups is not None else None
     if groups is not None and len(set(groups)) < n_splits:
         groups = None
-    tr, va = _split(labels, groups, n_splits, seed)[0]
+    try:
+        tr, va = _split(labels, groups, n_splits, seed)[0]
+    except ValueError:
+        counts = ", ".join(f"{c} {n}" for c, n in zip(data.classes, np.bincount(labels, minlength=len(data.classes))))
+        raise RnalocError(f"too few rows to hold out a validation part for early stopping ({counts} in this "
+                          "part of the data): use fewer --folds (or --folds 0), or more sequences") from None
     return idx[tr], idx[va]
 
 
@@ -419,19 +432,17 @@ def default_report_dir(output):
 def _check_outputs(output, report_dir, force):
     import os
 
-    from ..fileio import check_writable
+    from ..fileio import declare_outputs
 
     paths = [output] + [os.path.join(report_dir, f) for f in REPORT_FILES]
     if not force:
         existing = [p for p in paths if os.path.exists(p)]
         if existing:
             raise RnalocError(f"{existing[0]}: already exists (use --force to overwrite)")
-    check_writable(output)
-    if os.path.exists(report_dir) and not os.path.isdir(report_dir):
-        raise RnalocError(f"{report_dir}: cannot write the report: not a folder")
-    parent = os.path.dirname(os.path.abspath(report_dir))
-    if not os.path.isdir(parent):
-        raise RnalocError(f"{report_dir}: cannot write the report: folder {parent} does not exist")
+    # writable, names within NAME_MAX, none the same file as an input: before the work; in a tool run
+    # the checkpoint and the report are committed together at the end
+    declare_outputs(files=[("--output", output)] + [("--report-dir", p) for p in paths[1:]],
+                    folders=[("--report-dir", report_dir)])
 
 
 def plot_learning_curves(history, path):
@@ -508,6 +519,7 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
     """``rnaloc train``: train, then write the checkpoint and the report folder (all atomically)."""
     import os
 
+    from ..fileio import make_output_dir
     from ..formats import write_table
     from .checkpoint import save_checkpoint
     from .metrics import confusion, format_metrics
@@ -515,6 +527,10 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
     report_dir = report_dir or default_report_dir(output)
     _check_outputs(output, report_dir, force)
     # an unknown architecture or a bad --hparams value fails now, not after the data are loaded
+    reserved = sorted(set(cfg.hparams) & {"dim", "n_classes"})
+    if reserved:
+        raise RnalocError(f"--hparams cannot set {', '.join(reserved)}: the embeddings give dim and the rna_type "
+                          "gives n_classes")
     probe, _ = build_model(cfg.arch, **{"dim": 4, "n_classes": 2, **cfg.hparams})
     data = load_training_data(dataset_path, embedding_paths, folds=cfg.folds, max_len=cfg.max_len)
     check_attention_length(probe, data, cfg.arch)
@@ -526,7 +542,7 @@ def train_to_files(dataset_path, embedding_paths, output, cfg, *, report_dir=Non
              data.rna_type, ", ".join(f"{c}: {n}" for c, n in zip(data.classes, np.bincount(data.labels[~data.is_test], minlength=2))),
              f", {n_test} test rows held out" if n_test else "", data.encoder.get("encoder"), data.dim)
     result = train(data, cfg)
-    os.makedirs(report_dir, exist_ok=True)
+    make_output_dir(report_dir)
     tool = "train"
     table = result.fold_metrics
     if result.test_metrics is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..fileio import check_writable
+from ..fileio import declare_outputs, make_output_dir
 from ..formats import write_table
 from .discover import (
     BACKGROUNDS,
@@ -195,7 +195,7 @@ def write_outputs(result, outputs, params):
         write_table(_format(result.regions), outputs.regions, "motifs", header=[settings])
     if outputs.known and not result.known.empty:
         write_table(_format(result.known), outputs.known, "motifs", header=[settings])
-    if outputs.logos:  # also with no motifs: logos of an earlier run in the folder are removed
+    if outputs.logos:  # also with no motifs: logos of an earlier run in the folder are named
         subtitles = {
             r["motif"]: f"{r['class']}: {r['support']}/{r['n']} seqs, enrichment {r['enrichment']:.2f}, q {r['q']:.2g}"
             for r in result.table.to_dict("records")
@@ -237,12 +237,12 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
 
     params = params or Params()
     params.check()
-    for path in outputs.files():
-        if path != "-":
-            parent = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(parent) and os.path.isdir(os.path.dirname(parent)):
-                continue  # the output folder is created once the results are ready
-            check_writable(path)
+    # before any work: each output writable, none the same file as an input or another output; inside
+    # a tool run they are committed together at the end (all or none)
+    folders = {os.path.dirname(os.path.abspath(p)) for p in outputs.files() if p != "-"}
+    labelled = [(f"--{name}", getattr(outputs, name)) for name in ("motifs", "meme", "regions", "known")]
+    declare_outputs(files=[(label, p) for label, p in labelled if p],
+                    folders=[f for f in sorted(folders) if not os.path.isdir(f)] + [("--logos", outputs.logos)])
     known_motifs = read_known_motifs(known_motifs_path) if known_motifs_path else (KNOWN_MOTIFS if use_known else ())
     with tempfile.TemporaryDirectory(prefix="rnaloc-motifs-") as tmp:
         extra_meta, records = None, None
@@ -265,7 +265,6 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
     result.meta = data.meta
     for path in outputs.files() + ([outputs.logos] if outputs.logos else []):
         if path and path != "-":
-            target = path if path == outputs.logos else os.path.dirname(os.path.abspath(path))
-            os.makedirs(target, exist_ok=True)
+            make_output_dir(path if path == outputs.logos else os.path.dirname(os.path.abspath(path)))
     write_outputs(result, outputs, params)
     return result

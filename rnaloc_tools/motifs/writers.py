@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from ..fileio import atomic_output, atomic_path, provenance_lines
+from ..fileio import atomic_output, atomic_path, make_output_dir, provenance_lines, safe_filename
 from .discover import LETTERS
 
 log = logging.getLogger("rnaloc")
@@ -102,29 +102,46 @@ def _is_our_logo(path):
         return False
 
 
-def write_logos(folder, motifs, subtitles):
-    """Write one logo per motif into ``folder``; remove logos an earlier run left there.
+def logo_names(motifs):
+    """{motif name: logo file name}: a safe file name (:func:`~rnaloc_tools.fileio.safe_filename`) per
+    motif, unique within the run. Motif names hold class names, which come from files (a model's
+    metadata, a dataset's labels): they never choose a path themselves."""
+    names, used = {}, set()
+    for m in motifs:
+        stem = safe_filename(m.name)
+        name, n = f"{stem}.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}~{n}.png"
+        used.add(name)
+        names[m.name] = name
+    return names
 
-    A logo of an earlier run that this run does not rewrite (it found fewer
-    motifs, or none) would otherwise sit beside the new ones and belong to no
-    row of the new motifs.tsv. Only PNGs tagged as ``rnaloc motifs`` logos are
-    removed; other files in the folder are left alone.
+
+def write_logos(folder, motifs, subtitles):
+    """Write one logo per motif into ``folder``; never delete anything.
+
+    Logos an earlier run left in the folder that this run does not rewrite (it
+    found fewer motifs) belong to no row of the new motifs.tsv: they are named
+    in a warning, and left alone (a file this run did not write is never
+    deleted, whatever its name or tag).
     """
-    os.makedirs(folder, exist_ok=True)
+    make_output_dir(folder)
+    names = logo_names(motifs)
     paths = []
     for m in motifs:
-        path = os.path.join(folder, f"{m.name}.png")
+        path = os.path.join(folder, names[m.name])
         write_logo(path, m, subtitles.get(m.name, ""))
         paths.append(path)
-    written = {os.path.basename(p) for p in paths}
-    stale = sorted(
+    written = set(names.values())
+    earlier = sorted(
         name for name in os.listdir(folder)
         if name.endswith(".png") and name not in written and _is_our_logo(os.path.join(folder, name))
     )
-    for name in stale:
-        os.unlink(os.path.join(folder, name))
-    if stale:
-        log.info("removed %d logo(s) of an earlier run from %s, e.g. %s", len(stale), folder, stale[0])
+    if earlier:
+        shown = ", ".join(earlier[:5]) + (f" and {len(earlier) - 5} more" if len(earlier) > 5 else "")
+        log.warning("%s holds %d logo(s) of an earlier run that this run did not rewrite (%s): they are "
+                    "not motifs of this run; left in place", folder, len(earlier), shown)
     return paths
 
 

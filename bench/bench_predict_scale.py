@@ -1,0 +1,166 @@
+"""Benchmark: ``rnaloc predict`` at scale, memory and throughput, before and after streaming.
+
+Real sequences of datasets/<rna_type>/train.tsv.gz are resampled (with new ids) to
+files of 10k, 100k and 1M sequences, and each file is predicted with the bundled
+model of its RNA type, each run in its own process: the code of this checkout
+("after") and, for comparison, the code of an earlier commit ("before", checked out
+in a temporary ``git worktree``; by default the last commit before predict
+streamed). Printed per run: seconds in ``predict_file`` (after a one-sequence run
+that does the imports),
+sequences/s and the peak RSS of the process (``wait4``); then the ratios
+RSS(largest)/RSS(10k) of each code and the throughput after/before at each size.
+Then one 2-Mb sequence (real lncRNAs joined) through the lncRNA model, before and
+after: its peak RSS.
+
+The old code holds ~8 KB per sequence, so ``--before-max`` (default 100k) keeps it
+from the 1M files. On 2 shared cores a 1M circRNA run takes ~15 min: run niced.
+
+    nice -n 10 python bench/bench_predict_scale.py                      # circRNA 10k/100k/1M, 2 Mb
+    python bench/bench_predict_scale.py --types circRNA,lncRNA,miRNA --sizes 10000,100000
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("RNALOC_DATASETS", REPO / "datasets"))
+#: main before `predict` streamed (it embedded everything into a temporary NPZ first)
+BEFORE = "368ba4f"
+
+RUNNER = r"""
+import json, logging, sys, time
+logging.getLogger("rnaloc").setLevel(logging.WARNING)
+from rnaloc_tools.predict import predict_file
+fasta, out, rna_type = sys.argv[1:4]
+with open(out + ".warm.fa", "w") as fh:  # a one-sequence run first: imports are not throughput
+    fh.write(">warm\nACGUACGUACGUACGUACGUACGU\n")
+predict_file(out + ".warm.fa", out, rna_type=rna_type)
+start = time.perf_counter()
+predict_file(fasta, out, rna_type=rna_type)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def write_fasta(path, rna_type, n, seed=0):
+    """``n`` sequences drawn with replacement from the real training table, ids r0..r{n-1}; total nt."""
+    seqs = pd.read_csv(DATA / rna_type / "train.tsv.gz", sep="\t", usecols=["sequence"])["sequence"].tolist()
+    picks = np.random.default_rng(seed).integers(0, len(seqs), n)
+    total = 0
+    with open(path, "w") as fh:
+        for start in range(0, n, 100000):
+            part = picks[start : start + 100000]
+            fh.write("".join(f">r{start + j}\n{seqs[i]}\n" for j, i in enumerate(part)))
+            total += sum(len(seqs[i]) for i in part)
+    return total
+
+
+def write_long(path, length, seed=0):
+    """One sequence of ``length`` nt: real lncRNAs joined end to end (resampled), cut to length."""
+    seqs = pd.read_csv(DATA / "lncRNA" / "train.tsv.gz", sep="\t", usecols=["sequence"])["sequence"].tolist()
+    rng = np.random.default_rng(seed)
+    parts, total = [], 0
+    while total < length:
+        s = seqs[int(rng.integers(0, len(seqs)))]
+        parts.append(s)
+        total += len(s)
+    seq = "".join(parts)[:length]
+    with open(path, "w") as fh:
+        fh.write(">long\n")
+        fh.writelines(seq[i : i + 80] + "\n" for i in range(0, len(seq), 80))
+
+
+def run_measured(code_dir, fasta, rna_type, out):
+    """Run predict_file in a fresh process with ``code_dir`` first on the path: seconds, peak RSS (MB)."""
+    env = dict(os.environ, PYTHONPATH=str(code_dir), RNALOC_NO_PROGRESS="1")
+    with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
+        proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(fasta), str(out), rna_type], env=env,
+                                stdout=so, stderr=se, cwd=str(code_dir))
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        so.seek(0)
+        se.seek(0)
+        stdout, stderr = so.read(), se.read()
+    if proc.returncode != 0:
+        tail = stderr.strip().splitlines()[-1:] or ["?"]
+        return {"seconds": float("nan"), "rss_mb": usage.ru_maxrss / 1024, "error": tail[0][:200]}
+    return {"seconds": json.loads(stdout.strip().splitlines()[-1])["seconds"], "rss_mb": usage.ru_maxrss / 1024}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--types", default="circRNA", help="RNA types, comma-separated (circRNA,lncRNA,miRNA)")
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="sequences per file, comma-separated")
+    parser.add_argument("--before", default=BEFORE, help="git commit of the 'before' code ('' to skip)")
+    parser.add_argument("--before-max", type=int, default=100000, help="largest file given to the before code")
+    parser.add_argument("--long", type=int, default=2_000_000, help="length of the one long sequence (0: skip)")
+    parser.add_argument("--work", default=None, help="folder for the generated files (default: a temporary one)")
+    args = parser.parse_args()
+    types = [t for t in args.types.split(",") if t]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.work, prefix="rnaloc-scale-") as tmp:
+        tmp = Path(tmp)
+        codes = {"after": REPO}
+        if args.before:
+            before = tmp / "before"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(before), args.before],
+                           check=True, capture_output=True)
+            codes = {"before": before, "after": REPO}
+        try:
+            for rna_type in types:
+                for n in sizes:
+                    fasta = tmp / f"{rna_type}-{n}.fa"
+                    nt = write_fasta(fasta, rna_type, n)
+                    for code, folder in codes.items():
+                        if code == "before" and n > args.before_max:
+                            continue
+                        result = run_measured(folder, fasta, rna_type, tmp / "p.tsv")
+                        rows.append({"rna_type": rna_type, "sequences": n, "mean_nt": nt / n, "code": code,
+                                     "seconds": result["seconds"], "seq_per_s": n / result["seconds"],
+                                     "peak_rss_mb": result["rss_mb"], "error": result.get("error", "")})
+                        print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1,
+                                                                 float_format=lambda v: f"{v:.4g}"), flush=True)
+                    fasta.unlink()
+            if args.long:
+                fasta = tmp / "long.fa"
+                write_long(fasta, args.long)
+                for code, folder in codes.items():
+                    result = run_measured(folder, fasta, "lncRNA", tmp / "p.tsv")
+                    rows.append({"rna_type": "lncRNA", "sequences": 1, "mean_nt": args.long, "code": code,
+                                 "seconds": result["seconds"], "seq_per_s": 1 / result["seconds"],
+                                 "peak_rss_mb": result["rss_mb"], "error": result.get("error", "")})
+                    print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False,
+                                                             float_format=lambda v: f"{v:.4g}"), flush=True)
+        finally:
+            if args.before:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "before")],
+                               capture_output=True)
+    table = pd.DataFrame(rows)
+    print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print()
+    many = table[table["sequences"] > 1]
+    for (rna_type, code), group in many.groupby(["rna_type", "code"], sort=False):
+        group = group.set_index("sequences")
+        if len(group) > 1:
+            small, large = group.index.min(), group.index.max()
+            print(f"{rna_type} {code}: RSS({large})/RSS({small}) = "
+                  f"{group.loc[large, 'peak_rss_mb'] / group.loc[small, 'peak_rss_mb']:.3f}")
+    if "before" in set(many["code"]):
+        for (rna_type, n), group in many.groupby(["rna_type", "sequences"], sort=False):
+            group = group.set_index("code")
+            if {"before", "after"} <= set(group.index):
+                print(f"{rna_type} {n}: throughput after/before = "
+                      f"{group.loc['after', 'seq_per_s'] / group.loc['before', 'seq_per_s']:.3f}, "
+                      f"RSS after/before = {group.loc['after', 'peak_rss_mb'] / group.loc['before', 'peak_rss_mb']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
