@@ -27,7 +27,8 @@ ort = pytest.importorskip("onnxruntime")
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "rnaloc_tools" / "models"
 #: every bundled model: name -> (rna_type, label_source)
-BUNDLED = {"miRNA": ("miRNA", "rnalocate"), "circRNA": ("circRNA", "rnalocate")}  # rebuilt so far
+BUNDLED = {"miRNA": ("miRNA", "rnalocate"), "lncRNA": ("lncRNA", "rnalocate"),
+           "lncRNA-fractionation": ("lncRNA", "fractionation"), "circRNA": ("circRNA", "rnalocate")}
 
 #: name -> (table of datasets/ to score, minimum AUROC there, minimum accuracy on the held-out examples).
 #: The AUROC minimums are on rows the model was trained on (except the held-out clusters), a few points
@@ -59,6 +60,7 @@ def auroc(truth, pred, rna_type):
 
 def test_every_rna_type_and_label_source_has_a_bundled_model():
     assert sorted(bundled_models()) == sorted(RNA_TYPES)
+    assert sorted(p.stem for p in MODELS.glob("*.onnx")) == sorted(BUNDLED)
     for name, (rna_type, source) in BUNDLED.items():
         assert model_name(rna_type, source) == name
         assert Path(bundled_model_path(rna_type, source)) == MODELS / f"{name}.onnx"
@@ -92,7 +94,7 @@ def test_bundled_model_metadata_and_card(name):
     assert tr["n_sequences"] == sum(c for c in tr["class_counts"].values())
 
 
-@pytest.mark.parametrize("rna_type", ["miRNA", "circRNA"])
+@pytest.mark.parametrize("rna_type", RNA_TYPES)
 def test_examples_are_held_out(datasets, test_data, rna_type):
     """The demo sequences are real train.tsv rows whose whole cluster the bundled models never saw."""
     examples = pd.read_csv(test_data / f"example-{rna_type}.tsv", sep="\t")
@@ -158,7 +160,7 @@ def swap(pred, rna_type):
 
 
 def test_quality_check_fails_for_a_class_swapped_model(cli, datasets, test_data):
-    for name in ("miRNA", "circRNA"):
+    for name in ("miRNA", "lncRNA-fractionation"):
         rna_type, truth, pred, examples = _quality_inputs(cli, datasets, test_data, name)
         swapped_examples = None if examples is None else (examples[0], swap(examples[1], rna_type))
         assert quality_failures(name, truth, swap(pred, rna_type), rna_type, swapped_examples)
@@ -179,6 +181,18 @@ def test_bundled_model_predicts_the_example_with_attention(cli, test_data, tmp_p
         for i, n in enumerate(truth.sequence.str.len()):
             w = np.asarray(weights[offsets[i] : offsets[i + 1]], dtype=np.float64).ravel()
             assert len(w) == n and (w >= 0).all() and w.sum() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_label_source_selects_the_lncrna_model(cli, test_data):
+    fasta = test_data / "example-lncRNA.fa"
+    default = cli("predict", fasta, "--rna-type", "lncRNA")
+    rnalocate = cli("predict", fasta, "--rna-type", "lncRNA", "--label-source", "rnalocate")
+    fractionation = cli("predict", fasta, "--rna-type", "lncRNA", "--label-source", "fractionation")
+    assert default.exit_code == rnalocate.exit_code == fractionation.exit_code == 0
+    assert default.stdout == rnalocate.stdout
+    a, b = read_predictions(rnalocate.stdout), read_predictions(fractionation.stdout)
+    assert list(a.id) == list(b.id)
+    assert not np.allclose(a.probability_cytoplasm, b.probability_cytoplasm, atol=1e-3)
 
 
 @pytest.mark.parametrize("args", [
