@@ -112,16 +112,18 @@ def _check_path(weights):
 
 def load_weights(weights):
     """(model, alphabet, info) from either published format; info: format, file, sha256, config."""
-    from .rnafm_hf import OPTIONAL, read_hf_checkpoint
+    from .rnafm_hf import OPTIONAL, read_hf_checkpoint, set_layer_norm_eps
 
     kind, path = _check_path(weights)
     if kind == "rna-fm-pth":
-        data, file, config, may_miss = read_checkpoint(path), path, None, ()
+        data, file, config, may_miss, eps = read_checkpoint(path), path, None, (), None
     else:
-        data, file, config = read_hf_checkpoint(path)
+        data, file, config, eps = read_hf_checkpoint(path)
         may_miss = OPTIONAL
     model, alphabet = build_model(data, file, may_miss=may_miss)
     del data  # the model now holds the only reference to each weight
+    if eps is not None:
+        set_layer_norm_eps(model, eps)
     info = {"weights_format": kind, "weights_file": os.path.basename(file), "checkpoint_sha256": file_sha256(file)}
     if config is not None:
         info["weights_config_sha256"] = file_sha256(config)
