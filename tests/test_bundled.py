@@ -35,8 +35,8 @@ BUNDLED = {"miRNA": ("miRNA", "rnalocate"), "lncRNA": ("lncRNA", "rnalocate"),
 #: under what it reaches there; the example minimums are well above what a class-swapped model gets.
 QUALITY = {
     "miRNA": ("miRNA/train.tsv.gz", 0.90, 0.75),
-    "lncRNA": ("lncRNA/train.tsv.gz", 0.90, 0.6),
-    "lncRNA-fractionation": ("lncRNA/extra-rnalight.tsv.gz", 0.75, None),
+    "lncRNA": ("lncRNA/train.tsv.gz", 0.95, 0.6),  # 21,845 features nearly memorise ~1,060 rows
+    "lncRNA-fractionation": ("lncRNA/extra-rnalight.tsv.gz", 0.78, None),
     "circRNA": ("circRNA/train.tsv.gz", 0.75, 0.6),
 }
 
