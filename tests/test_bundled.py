@@ -75,7 +75,7 @@ def test_bundled_model_metadata_and_card(name):
     assert [i.name for i in session.get_inputs()] == ["embeddings", "lengths"]
     assert [o.name for o in session.get_outputs()] == ["probabilities", "attention"]
     meta = session.get_modelmeta().custom_metadata_map
-    assert meta["rna_type"] == rna_type and meta["label_source"] == source
+    assert meta["rna_type"] == rna_type and meta.get("label_source") == (source if rna_type == "lncRNA" else None)
     assert json.loads(meta["classes"]) == list(CLASSES[rna_type])
     assert json.loads(meta["encoder"])["encoder"] == "one-hot"
     assert meta["arch"] == "kmer"

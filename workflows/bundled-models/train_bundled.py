@@ -197,7 +197,9 @@ def main():
     save_checkpoint(args.output, model, hp, arch="kmer", classes=classes, rna_type=rna,
                     encoder=OneHotEncoder().meta(),
                     extra={"class_counts": [int(c) for c in counts], "tie_class": classes[int(np.argmax(counts))],
-                           "max_length": None, "label_source": args.labels, "training": training,
+                           "max_length": None,
+                           # which label definition (metadata label_source): lncRNA only, the one RNA type with two
+                           "label_source": args.labels if rna == "lncRNA" else None, "training": training,
                            # the applicability domain of the training sequences (grouped by cluster)
                            METADATA_KEY: fit_domain(df.sequence, groups=df.cluster.values)})
     if args.card:
