@@ -36,9 +36,10 @@ snakefile, work, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
 t0 = time.time()
 subprocess.run([sys.executable, "-m", "snakemake", "-s", snakefile, "--configfile", f"{work}/config.yaml",
                 "--cores", "2", "--directory", work, "--quiet"], check=True)
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # GiB, the largest single job
-print(f"rnafm-models, full-size RNA-FM, 10 lncRNAs: {time.time() - t0:.0f} s; peak RSS of the largest job "
-      f"{peak:.2f} GiB (limit {limit:g} GiB)")
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+peak = usage.ru_maxrss / 2**20  # GiB, the largest single job
+print(f"rnafm-models, full-size RNA-FM, 10 lncRNAs: {time.time() - t0:.0f} s wall, "
+      f"{usage.ru_utime + usage.ru_stime:.0f} s CPU; peak RSS of the largest job {peak:.2f} GiB (limit {limit:g} GiB)")
 for step in ("embed", "train"):
     print(open(f"{work}/out/logs/lncRNA/{step}.log").read().strip())
 sys.exit(0 if peak < limit else f"peak RSS {peak:.2f} GiB is over {limit:g} GiB")
