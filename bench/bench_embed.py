@@ -26,6 +26,12 @@ embedding and writing included). Bytes: the original stores 1024 x 640 float64
 
     python bench/make_rnafm_checkpoint.py bench/RNA-FM_random.pth
     nice -n 5 python bench/bench_embed.py --weights bench/RNA-FM_random.pth --n 90 --precision fp32,bf16
+
+On a GPU, ``--device cuda`` measures rnaloc's own throughput instead (in process, model loaded
+once per precision): tokens/s for fp32, fp16 and bf16, with --long truncate and windows, against
+the ~3.5 M tokens/s that RNA-FM's FLOPs allow on an H100:
+
+    python bench/bench_embed.py --weights bench/RNA-FM_random.pth --device cuda --n 300
 """
 
 import argparse
@@ -143,6 +149,66 @@ def work_ratio(records, toks_per_batch):
     return model_flops(original) / model_flops(ours), model_flops(ours) / model_flops(unpadded), model_flops(original)
 
 
+#: Tokens/s RNA-FM's FLOPs allow on an H100 (dense fp16/bf16 ~989 TFLOP/s over ~228 MFLOP per token at
+#: 1024 tokens, GEMMs and attention; see model_flops): the reference for --device cuda.
+H100_TOKENS_PER_S = 3.5e6
+
+
+def device_bench(records, weights, device, precisions, toks_per_batch, long_policies):
+    """In-process throughput of rnaloc's embedding on one device: tokens/s per precision and long policy.
+
+    The model is loaded once per precision and warmed up on one batch; the clock
+    covers embed_records (batching, forward passes, copying to the host, writing
+    the NPZ), with the device synchronised before it stops. Tokens count BOS/EOS
+    and, for windows, every window (overlaps included), so tokens/s is what the
+    model did; nucleotides/s is what the user gets.
+    """
+    import logging
+
+    import torch
+
+    from rnaloc_tools.embed import embed_records, pack_batches, window_spans
+
+    logging.getLogger("rnaloc").setLevel(logging.ERROR)  # the per-run 'truncated' notes would split the table
+    from rnaloc_tools.encoders.rnafm import RnaFmEncoder
+    from rnaloc_tools.seqs import Record
+
+    recs = [Record(rid, seq) for rid, _, seq in records]
+    nucleotides = {"truncate": sum(min(len(r.seq), MAX_NT) for r in recs), "windows": sum(len(r.seq) for r in recs)}
+    pieces = {"truncate": [r.seq[:MAX_NT] for r in recs],
+              "windows": [r.seq[s:e] for r in recs for s, e in window_spans(len(r.seq), MAX_NT, MAX_NT // 4)]}
+    print(f"# device {device}" + (f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else "")
+          + f"; weights {weights}; reference: ~{H100_TOKENS_PER_S / 1e6:.1f} M tokens/s, the FLOP bound of an H100")
+    print(f"{'precision':<10}{'--long':<10}{'pieces':>8}{'tokens':>10}{'seconds':>9}{'tokens/s':>12}{'nt/s':>11}"
+          f"{'TFLOP/s':>9}{'of H100 bound':>15}")
+    with tempfile.TemporaryDirectory(dir=HERE) as tmp:
+        for precision in precisions:
+            enc = RnaFmEncoder(weights, device=device, precision=precision)
+            budget = toks_per_batch or enc.default_toks_per_batch
+            enc.embed(sorted(pieces["truncate"], key=len)[-4:])  # warm-up (kernels, allocator)
+            for long in long_policies:
+                seqs = pieces[long]
+                from types import SimpleNamespace
+
+                widths = [(len(b), max(len(p.seq) for p in b) + 2)
+                          for b in pack_batches([SimpleNamespace(seq=x) for x in seqs], budget, 2)]
+                tokens = sum(len(x) + 2 for x in seqs)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                embed_records(iter(recs), enc, os.path.join(tmp, "x.npz"), long=long, toks_per_batch=budget)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                secs = time.perf_counter() - t0
+                flops = model_flops(widths, layers=enc.layers, dim=enc.dim, ffn=int(enc.model.args.ffn_embed_dim))
+                print(f"{precision:<10}{long:<10}{len(seqs):>8}{tokens:>10}{secs:>9.2f}{tokens / secs:>12,.0f}"
+                      f"{nucleotides[long] / secs:>11,.0f}{flops / secs / 1e12:>9.1f}"
+                      f"{tokens / secs / H100_TOKENS_PER_S:>14.1%}")
+            del enc
+            if device == "cuda":
+                torch.cuda.empty_cache()
+
+
 def main():
     parser = argparse.ArgumentParser(description="RNA-FM embedding: original RNALoc-LM method vs rnaloc embed")
     parser.add_argument("--weights", default=str(HERE / "RNA-FM_random.pth"), help="full-size RNA-FM checkpoint")
@@ -155,10 +221,24 @@ def main():
     parser.add_argument("--toks-per-batch", type=int, default=None, help="rnaloc embed --toks-per-batch (default: its own)")
     parser.add_argument("--skip-original", action="store_true")
     parser.add_argument("--sample-only", action="store_true", help="describe the sample and stop")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="instead of the comparison: rnaloc's own throughput on this device, in process, for "
+                        "each --precision (cuda: fp32,fp16,bf16 by default) and --long truncate and windows, "
+                        "against the ~3.5 M tokens/s FLOP bound of an H100")
     parser.add_argument("--worker", nargs=3, metavar=("FASTA", "WEIGHTS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return original_worker(*args.worker, threads=args.threads)
+    if args.device:
+        if not os.path.exists(args.weights):
+            raise SystemExit(f"{args.weights}: missing; make it with bench/make_rnafm_checkpoint.py {args.weights}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+        precisions = args.precision.split(",") if args.precision != "fp32" or args.device == "cpu" else ["fp32", "fp16", "bf16"]
+        records = sample(args.n, args.seed)
+        print("\n".join(describe(records)))
+        return device_bench(records, args.weights, args.device, precisions, args.toks_per_batch, ("truncate", "windows"))
     if args.n < len(RNA_TYPES) or args.n % len(RNA_TYPES):
         parser.error(f"--n must be a positive multiple of {len(RNA_TYPES)} (equal numbers of each RNA type)")
     records = sample(args.n, args.seed)

@@ -37,6 +37,7 @@ import pandas as pd
 from . import RNA_TYPES
 from .errors import InputError, RnalocError
 from .formats import ATTENTION_FORMAT, EmbeddingStore, EmbeddingWriter, check_same_encoder
+from .formats.sequences import is_npz  # the one sniffer of every tool
 from .formats.meta import check_classes, check_rna_type, optional_str, parse_json_object, positive_int
 from .model.batching import bucket_batches, pad_batch, pair_cap
 from .model.metrics import predicted_class
@@ -81,6 +82,9 @@ class OnnxModel:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 4  # errors reach the user as one line of ours, not ORT's log
+        # ORT caches a memory plan per input shape; batches of new shapes keep coming in a long run,
+        # so the cache grew with the input (10k circRNAs 366 MB, 30k 380 MB; without it 316, 317)
+        options.enable_mem_pattern = False
         if threads:
             options.intra_op_num_threads = threads
         self._ort, self._options, self._providers = ort, options, _providers(ort, provider)
@@ -494,11 +498,6 @@ def _log_embedding(predictor):
     log.debug("embedded %d sequences (%d nt) with %s", stats.sequences, stats.nucleotides, predictor.encoder.name)
 
 
-def is_npz(path):
-    if path == "-" or not os.path.isfile(path):
-        return False
-    with open(path, "rb") as fh:
-        return fh.read(4) == b"PK\x03\x04"
 
 
 def onehot_sequences(mats):
@@ -647,14 +646,14 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
             if is_npz(input):
                 raise NoRnaType(NO_TYPE_HINT)
             path = stack.enter_context(_spooled(input)) if is_stdio(input) else input
-            used = [load_model(None, t, provider=provider, threads=threads) for t in _types_present(path, source)]
+            used = [_load(None, t, label_source, provider, threads) for t in _types_present(path, source)]
             predictor = RoutedPredictor(
                 {m.rna_type: TrustedPredictor(make_predictor(m, provider=provider, batch_size=batch_size,
                                                              threads=threads, source=source, **encoding), tally)
                  for m in used}, source)
             reading = read_records(path, source=source)
         else:
-            loaded = load_model(model, rna_type, provider=provider, threads=threads)
+            loaded = _load(model, rna_type, label_source, provider, threads)
             used = [loaded]
             path = input
             if is_npz(input):
@@ -692,6 +691,12 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
     if plot_path is not None:
         plot_probabilities(tally.points(), plot_path)
     return sink
+
+
+def _load(model, rna_type, label_source, provider, threads):
+    """:func:`load_model`, passing the label source (bundled lncRNA models) only where one is chosen."""
+    chosen = {"label_source": label_source} if label_source and model is None and rna_type == "lncRNA" else {}
+    return load_model(model, rna_type, provider=provider, threads=threads, **chosen)
 
 
 @contextlib.contextmanager

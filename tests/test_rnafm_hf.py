@@ -91,7 +91,8 @@ def _fasta(path):
 def test_embed_cli_reads_the_download(cli, tmp_path, hf_folder, reference, form):
     weights = hf_folder if form == "folder" else os.path.join(hf_folder, "model.safetensors")
     out = tmp_path / "x.npz"
-    result = cli("embed", _fasta(tmp_path / "x.fa"), "--weights", weights, "--device", "cpu", "-o", out)
+    result = cli("embed", _fasta(tmp_path / "x.fa"), "--weights", weights, "--device", "cpu", "--precision", "fp32",
+                 "-o", out)
     assert result.exit_code == 0, result.stderr
     store = EmbeddingStore(out)
     for rid, ref in reference.items():
@@ -182,3 +183,18 @@ def test_config_that_is_not_a_regular_file_is_refused(tmp_path, hf_folder):
     os.mkfifo(folder / "config.json")  # would block a reader forever
     with pytest.raises(Exception, match="not a regular file"):
         RnaFmEncoder(str(folder), device="cpu")
+
+
+def test_the_download_layer_norm_epsilon_is_used(tmp_path, hf_folder):
+    """A config whose layer_norm_eps is not the package's 1e-5 still matches multimolecule (eps carried over)."""
+    from multimolecule import RnaFmModel, RnaTokenizer
+
+    folder = tmp_path / "eps"
+    shutil.copytree(hf_folder, folder)
+    _config(folder, layer_norm_eps=1e-3)  # 100x the package default, so that ignoring it shows
+    seq = _seqs()["len37"]
+    model = RnaFmModel.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+        ref = model(**RnaTokenizer()(seq, return_tensors="pt")).last_hidden_state[0, 1:-1].numpy()
+    got = RnaFmEncoder(str(folder), device="cpu", precision="fp32").embed([seq])[0]
+    assert np.abs(got - ref).max() <= TOL

@@ -1,5 +1,7 @@
 """rnaloc train, the heads and the checkpoint."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -342,3 +344,84 @@ def test_a_sequence_too_long_for_the_attention_head(cli, rows, tmp_path):
     _no_outputs(tmp_path)
     # cropped, it trains; the k-mer architecture has no such limit
     assert cli("train", data, npz, "-o", tmp_path / "m.pt", "--max-len", 1022, "--folds", 0, "--epochs", 1).exit_code == 0
+
+
+# --- device and memory-mapped batches ----------------------------------------------------------
+
+
+def test_training_data_is_read_from_the_memory_map_not_loaded(mirna):
+    """The matrices are read batch by batch from the NPZ: nothing but ids and lengths is held."""
+    from rnaloc_tools.formats import EmbeddingStore
+    from rnaloc_tools.model.training import StoredMatrices, load_training_data
+
+    dataset, npz = mirna
+    data = load_training_data(dataset, [npz], folds=2, max_len=15)
+    assert isinstance(data.matrices, StoredMatrices)
+    store = EmbeddingStore(npz)
+    for i in (0, len(data.ids) - 1):
+        whole = store.get(data.ids[i], dtype=np.float16)
+        np.testing.assert_array_equal(data.matrices[i], whole[:15])
+        assert data.lengths[i] == min(15, whole.shape[0])
+    assert data.cropped == int(sum(store.length(r) > 15 for r in data.ids)) > 0
+
+
+def _rss_kib():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="VmRSS is read from /proc (Linux)")
+def test_reading_a_whole_store_does_not_keep_it_resident(tmp_path):
+    """Read sequence by sequence, a 256 MB NPZ adds far less than its size to resident memory (pages released)."""
+    from rnaloc_tools.formats import EmbeddingStore
+    from rnaloc_tools.formats.npz import RELEASE_BYTES
+
+    path = tmp_path / "big.npz"
+    rows, dim = 1000, 128  # 256 KB per sequence
+    block = np.random.default_rng(0).standard_normal((rows, dim)).astype(np.float16)
+    with EmbeddingWriter(path, {"encoder": "test", "dim": dim}) as writer:
+        for i in range(1024):
+            writer.add(f"s{i}", block)
+    store = EmbeddingStore(path)
+    before = _rss_kib()
+    peak = before
+    for i in range(1024):
+        store.get(f"s{i}", dtype=np.float16)
+        if i % 64 == 0:
+            peak = max(peak, _rss_kib())
+    grown = (max(peak, _rss_kib()) - before) * 1024
+    assert RELEASE_BYTES <= 64 << 20
+    assert grown < 160 << 20, grown / 2**20  # the file is 256 MiB; released every 64 MiB read
+
+
+def test_device_selection(monkeypatch):
+    from rnaloc_tools import devices
+    from rnaloc_tools.errors import RnalocError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert devices.resolve_device("auto") == "cpu" and devices.resolve_device("cpu") == "cpu"
+    with pytest.raises(RnalocError, match="--device cuda: CUDA is not available"):
+        devices.resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert devices.resolve_device("auto") == "cuda"
+
+
+@pytest.mark.parametrize("bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_mixed_precision_on_cuda_only(monkeypatch, bf16, expected):
+    """CUDA: bf16 autocast where the GPU has bf16, else fp16 (with loss scaling); CPU: full precision."""
+    from rnaloc_tools.model import training
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+    assert training.autocast_dtype("cuda") is expected
+    assert training.autocast_dtype("cpu") is None
+    with training._autocast("cpu"):
+        assert not torch.is_autocast_enabled()
+
+
+def test_train_on_cuda_without_a_gpu_is_one_line(cli, mirna, tmp_path):
+    dataset, npz = mirna
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    line = one_error_line(cli("train", dataset, npz, "-o", tmp_path / "m.pt", "--device", "cuda"), "train")
+    assert "CUDA is not available" in line
+    _no_outputs(tmp_path)

@@ -5,6 +5,7 @@ import json
 import click
 
 from ..model.losses import LOSSES
+from ..devices import resolve_device
 from ..model.training import TrainConfig, train_to_files
 from . import tool
 from ._util import FiniteFloatRange, InputFile, OutputFolder, force_option, output_option, seed_option, set_threads
@@ -47,11 +48,15 @@ def _hparams(ctx, param, value):
               help="Folder for cv_metrics.tsv, cv_predictions.tsv, learning_curves.png, confusion_matrix.png "
               "[default: OUTPUT without .pt, plus .report].")
 @seed_option
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to train: cpu (bit-for-bit repeatable with the same --seed), cuda (mixed precision: "
+              "bf16 where the GPU has it, else fp16 with loss scaling; repeatable only up to GPU rounding), "
+              "or auto (cuda when torch sees a GPU). Batches are read from the embeddings' memory map either way.")
 @click.option("-t", "--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="CPU threads for torch (the head's small LSTM steps gain little from more, and lose much on a busy machine).")
 @force_option
 def command(dataset, embeddings, output, arch, hparams, folds, epochs, batch_size, lr, weight_decay, loss, patience,
-            max_len, report_dir, seed, threads, force):
+            max_len, report_dir, seed, device, threads, force):
     """Train a localization model on DATASET.tsv (one rna_type) with its EMBEDDINGS.npz shards.
 
     Runs stratified k-fold cross-validation (grouped by the `cluster` column when
@@ -70,5 +75,6 @@ def command(dataset, embeddings, output, arch, hparams, folds, epochs, batch_siz
         raise click.BadParameter("give 0 (no cross-validation) or 2 or more", param_hint="--folds")
     set_threads(threads)
     cfg = TrainConfig(arch=arch, hparams=hparams, folds=folds, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, loss=loss, patience=patience, max_len=max_len, seed=seed)
+                      weight_decay=weight_decay, loss=loss, patience=patience, max_len=max_len, seed=seed,
+                      device=resolve_device(device))
     train_to_files(dataset, list(embeddings), output, cfg, report_dir=report_dir, force=force)

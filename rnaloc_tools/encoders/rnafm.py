@@ -52,6 +52,7 @@ import zipfile
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import RnalocError
 from ..fileio import file_sha256
 from ..seqs import ALPHABET
@@ -112,16 +113,18 @@ def _check_path(weights):
 
 def load_weights(weights):
     """(model, alphabet, info) from either published format; info: format, file, sha256, config."""
-    from .rnafm_hf import OPTIONAL, read_hf_checkpoint
+    from .rnafm_hf import OPTIONAL, read_hf_checkpoint, set_layer_norm_eps
 
     kind, path = _check_path(weights)
     if kind == "rna-fm-pth":
-        data, file, config, may_miss = read_checkpoint(path), path, None, ()
+        data, file, config, may_miss, eps = read_checkpoint(path), path, None, (), None
     else:
-        data, file, config = read_hf_checkpoint(path)
+        data, file, config, eps = read_hf_checkpoint(path)
         may_miss = OPTIONAL
     model, alphabet = build_model(data, file, may_miss=may_miss)
     del data  # the model now holds the only reference to each weight
+    if eps is not None:
+        set_layer_norm_eps(model, eps)
     info = {"weights_format": kind, "weights_file": os.path.basename(file), "checkpoint_sha256": file_sha256(file)}
     if config is not None:
         info["weights_config_sha256"] = file_sha256(config)
@@ -325,21 +328,6 @@ def _forward(model, tokens):
     for layer in model.layers:
         x = _layer_forward(layer, x, keep)
     return model.emb_layer_norm_after(x)
-
-
-def resolve_device(device):
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RnalocError(
-            f"--device cuda: CUDA is not available (torch {torch.__version__}, "
-            f"{'no CUDA build' if torch.version.cuda is None else 'no GPU visible'}); use --device cpu or auto"
-        )
-    if device not in ("cpu", "cuda"):
-        raise RnalocError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return device
 
 
 #: What bf16 cost on a CPU without native bf16, measured by bench/bench_embed.py (AMD EPYC, AVX2 only,

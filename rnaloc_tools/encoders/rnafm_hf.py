@@ -136,15 +136,17 @@ def check_config(cfg, config):
         )
     if kind != "rnafm":
         raise RnalocError(f"{config}: not RNA-FM (model_type {kind!r}, expected 'rnafm'); {HF_WHERE}")
-    want = {
-        "hidden_act": "gelu", "position_embedding_type": "absolute", "embed_norm": True,
-        "vocab_size": len(HF_VOCAB), "layer_norm_eps": 1e-5, "pad_token_id": 0, "bos_token_id": 1,
-        "eos_token_id": 2, "mask_token_id": 4,
-    }
+    # what makes the network RNA-FM's (absent keys: MultiMolecule's RnaFmConfig defaults, which are RNA-FM's)
+    want = {"hidden_act": "gelu", "position_embedding_type": "absolute", "embed_norm": True}
     for key, value in want.items():
-        have = cfg.get(key, value if key in ("pad_token_id", "bos_token_id", "eos_token_id", "mask_token_id") else None)
+        have = cfg.get(key, value)
         if have != value:
             raise RnalocError(f"{config}: not RNA-FM's configuration ({key} is {have!r}, RNA-FM has {value!r})")
+    eps = cfg.get("layer_norm_eps", 1e-5)
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 < eps < 1e-2:
+        raise RnalocError(f"{config}: layer_norm_eps {eps!r} is not a small positive number")
+    if not isinstance(cfg.get("vocab_size"), int) or isinstance(cfg.get("vocab_size"), bool):
+        raise RnalocError(f"{config}: no vocab_size (an integer) in the config")
     sizes = {k: cfg.get(k) for k in PUBLISHED_SIZE}
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes.values()):
         raise RnalocError(f"{config}: not RNA-FM's configuration (sizes {sizes})")
@@ -222,7 +224,7 @@ def position_rows(weight):
 def read_hf_checkpoint(path):
     """A checkpoint dict in the official format (``args``, ``model``) from a MultiMolecule download.
 
-    Returns (data, weights file, config file).
+    Returns (data, weights file, config file, layer-norm epsilon).
     """
     import fm
     from safetensors import SafetensorError, safe_open
@@ -231,11 +233,18 @@ def read_hf_checkpoint(path):
     cfg = read_config(config)
     sizes = check_config(cfg, config)
     vocab = read_vocab(os.path.dirname(os.path.abspath(config)), cfg["vocab_size"])
+    if len(vocab) != cfg["vocab_size"]:
+        raise RnalocError(f"{config}: vocab_size {cfg['vocab_size']}, but RNA-FM's vocabulary (MultiMolecule's "
+                          f"RnaTokenizer) has {len(vocab)} tokens and there is no vocab.txt beside it")
     alphabet = fm.Alphabet.from_architecture("roberta_large", "rna")
-    needed = {"A", "C", "G", "U", "N", "R", "Y", "K", "M", "S", "W", "B", "D", "H", "V", "-"}
+    needed = {"A", "C", "G", "U", "N", "R", "Y", "K", "M", "S", "W", "B", "D", "H", "V"}
     missing = sorted(needed - set(vocab))
-    if missing or vocab[:3] != ["<pad>", "<cls>", "<eos>"]:
-        raise RnalocError(f"{config}: not RNA-FM's vocabulary (missing {''.join(missing) or 'the special tokens'})")
+    if missing:
+        raise RnalocError(f"{config}: not RNA-FM's vocabulary (no token for {''.join(missing)})")
+    for key, token, default in (("pad_token_id", "<pad>", 0), ("bos_token_id", "<cls>", 1), ("eos_token_id", "<eos>", 2)):
+        index = cfg.get(key, default)
+        if not isinstance(index, int) or not 0 <= index < len(vocab) or vocab[index] != token:
+            raise RnalocError(f"{config}: {key} {index!r} is not {token} in the vocabulary")
     state = {}
     try:
         with safe_open(weights, framework="pt") as fh:
@@ -271,7 +280,17 @@ def read_hf_checkpoint(path):
         max_positions=int(cfg["max_position_embeddings"]) - 2,
         token_dropout=bool(cfg.get("token_dropout", False)),
     )
-    return {"args": args, "model": {f"encoder.encoder.{k}": v for k, v in state.items()}}, weights, config
+    data = {"args": args, "model": {f"encoder.encoder.{k}": v for k, v in state.items()}}
+    return data, weights, config, float(cfg.get("layer_norm_eps", 1e-5))
+
+
+def set_layer_norm_eps(model, eps):
+    """Use the download's layer-norm epsilon in every layer norm of the package's model (its default is 1e-5)."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            module.eps = eps
 
 
 def write_random_hf_checkpoint(folder, *, layers=2, hidden=32, heads=4, ffn=64, seed=0, test_model=True):

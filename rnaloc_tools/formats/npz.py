@@ -17,6 +17,7 @@ the rest, and it accepts several shard files as one store.
 
 import array
 import json
+import mmap
 import os
 import shutil
 import struct
@@ -40,6 +41,8 @@ FORMAT_VERSION = 1
 DTYPE = np.dtype("<f2")
 #: Metadata keys that must agree between shards, and between a model and its inputs.
 ENCODER_KEYS = ("encoder", "dim", "checkpoint_sha256")
+#: Bytes an :class:`EmbeddingStore` reads from its memory maps before it releases the mapped pages.
+RELEASE_BYTES = 64 << 20
 
 
 def _npy_header(fp, shape, dtype):
@@ -343,6 +346,7 @@ class EmbeddingStore:
                         f"shard made with {key}={shard.meta.get(key)!r}, but {first.path} has {first.meta.get(key)!r}",
                     )
         self.meta = dict(first.meta)
+        self._read = 0  # bytes read from the memory maps since the last release()
         self._index = {}
         for s, shard in enumerate(self.shards):
             for i, rid in enumerate(shard.ids):
@@ -370,17 +374,37 @@ class EmbeddingStore:
         off = self.shards[s].offsets
         return int(off[i + 1] - off[i])
 
-    def get(self, rid, dtype=np.float32):
-        """The (L, D) matrix of one sequence (read from disk, not the whole file)."""
+    def get(self, rid, dtype=np.float32, rows=None):
+        """The (L, D) matrix of one sequence (read from disk, not the whole file); its first ``rows`` rows if given.
+
+        The shards are memory maps: every :data:`RELEASE_BYTES` read, the pages
+        read so far are released from this process (they stay in the page
+        cache), so reading a whole large file, sequence by sequence, does not
+        make the process's resident memory grow to the file's size.
+        """
         try:
             s, i = self._index[rid]
         except KeyError:
             raise RnalocError(f"id {rid!r} is not in the embeddings") from None
         shard = self.shards[s]
-        matrix = np.array(shard.embeddings[shard.offsets[i] : shard.offsets[i + 1]], dtype=dtype)
+        start, end = shard.offsets[i], shard.offsets[i + 1]
+        if rows is not None:
+            end = min(end, start + int(rows))
+        matrix = np.array(shard.embeddings[start:end], dtype=dtype)
+        self._read += matrix.shape[0] * shard.embeddings.shape[1] * shard.embeddings.dtype.itemsize
+        if self._read >= RELEASE_BYTES:
+            self.release()
         if not np.isfinite(matrix).all():  # NaN/inf would train a NaN model, or predict NaN, with exit 0
             raise InputError(shard.path, "the embedding holds NaN or infinite values", rid)
         return matrix
+
+    def release(self):
+        """Drop the mapped pages read so far from this process's resident memory (not from the page cache)."""
+        self._read = 0
+        for shard in self.shards:
+            mm = getattr(shard.embeddings, "_mmap", None)  # numpy.memmap's own mmap object
+            if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+                mm.madvise(mmap.MADV_DONTNEED)
 
     __getitem__ = get
 

@@ -28,6 +28,13 @@ included) and scored on its held-out part, beside the model; per fold, the
 paired difference model minus length (accuracy, MCC, AUROC) is recorded too. The
 length is the whole sequence's, not the ``max_len`` crop.
 
+Memory: the embeddings are never loaded as a whole. :class:`StoredMatrices` keeps
+ids and lengths, and each batch reads its rows from the NPZ memory map when it is
+built (the store releases the pages it read), so peak memory does not grow with
+the number of sequences. Device: ``cfg.device`` (``cpu`` or ``cuda``); on CUDA the
+forward passes run under autocast (bf16 where supported, else fp16 with a
+gradient scaler), the loss and the weights stay fp32.
+
 With the same seed and inputs, CPU training is bit-for-bit repeatable:
 :func:`init` seeds torch and numpy generators and turns on
 ``torch.use_deterministic_algorithms``; every fit re-seeds from (seed, run).
@@ -78,12 +85,61 @@ class TrainConfig:
     val_fraction: float = 0.1
     max_len: int = None
     seed: int = 0
+    device: str = "cpu"
 
 
-def init(seed, deterministic=True):
-    """Seed torch (CPU and CUDA) and make its algorithms deterministic."""
+def init(seed, deterministic=True, device="cpu"):
+    """Seed torch (CPU and CUDA) and make its algorithms deterministic.
+
+    On CUDA some kernels have no deterministic version (the backward of the
+    gathers that reverse sequences within their lengths adds atomically), so
+    there determinism is requested with ``warn_only``: CUDA runs are repeatable
+    only up to those kernels and mixed-precision rounding, not bit for bit.
+    """
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(deterministic)
+    if device == "cuda":
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def autocast_dtype(device):
+    """Mixed precision of a training step: bf16 on a GPU that has it, else fp16 (with loss scaling); none on CPU."""
+    if device != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device):
+    import contextlib
+
+    dtype = autocast_dtype(device)
+    return torch.autocast(device_type="cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+class StoredMatrices:
+    """The embedding matrices of the dataset rows, read from the NPZ memory map when a batch needs them.
+
+    Behaves as a list of (L_i, D) float16 arrays (cropped to ``max_len``), but
+    holds only the ids and lengths: a batch's rows are read from the shards'
+    memory maps as it is built (:meth:`EmbeddingStore.get` releases the
+    mapped pages it read, so they stay in the page cache, not in the process),
+    so memory does not grow with the number of sequences.
+    """
+
+    def __init__(self, store, ids, max_len=None):
+        self.store = store
+        self.ids = list(ids)
+        full = np.array([store.length(rid) for rid in self.ids], dtype=np.int64)
+        self.lengths = np.minimum(full, max_len) if max_len else full
+        self.cropped = int((full > self.lengths).sum())
+        self.dim = store.dim
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return self.store.get(self.ids[i], dtype=np.float16, rows=int(self.lengths[i]))
 
 
 @dataclass
@@ -104,11 +160,13 @@ class TrainingData:
 
     @property
     def lengths(self):
-        return np.array([m.shape[0] for m in self.matrices])
+        stored = getattr(self.matrices, "lengths", None)
+        return stored if stored is not None else np.array([m.shape[0] for m in self.matrices])
 
     @property
     def dim(self):
-        return self.matrices[0].shape[1]
+        stored = getattr(self.matrices, "dim", None)
+        return stored if stored is not None else self.matrices[0].shape[1]
 
 
 #: Longest sequence an attention head trains on: its attention matrices grow with the square
@@ -178,17 +236,13 @@ def load_training_data(dataset_path, embedding_paths, *, folds=5, max_len=None):
     meta = store.meta
     policy = str(meta.get("long_policy", "none"))
     limit = meta.get("max_length")
-    matrices, cropped = [], 0
     for rid, seq in zip(df["id"], df["sequence"]):
         n = store.length(rid)
         truncated = policy == "truncate" and limit and len(seq) > int(limit) and n == int(limit)
         if n != len(seq) and not truncated:
             raise InputError(npz_names, f"the embedding has {n} rows but the dataset sequence has {len(seq)} nt: embeddings of another sequence?", rid)
-        mat = store.get(rid, dtype=np.float16)
-        if max_len and mat.shape[0] > max_len:
-            mat = mat[:max_len]
-            cropped += 1
-        matrices.append(mat)
+    matrices = StoredMatrices(store, df["id"], max_len)  # read batch by batch, never all at once
+    cropped = matrices.cropped
     groups = df["cluster"].to_numpy() if "cluster" in df.columns else None
     fold_col = df["fold"].to_numpy() if has_folds else None
     encoder = {k: meta.get(k) for k in ENCODER_META_KEYS}
@@ -245,30 +299,47 @@ def _cap(model):
     return pair_cap(getattr(model, "quadratic_in_length", False))
 
 
-def _batches_to_tensors(data, idx, batch):
+def _device_of(model):
+    return next(model.parameters()).device
+
+
+def _batches_to_tensors(data, idx, batch, device="cpu"):
+    """One batch, padded (B, L, D) float32, its lengths and labels, on ``device``.
+
+    The rows are read from the embeddings' memory map now (in length-sorted
+    order within the batch); on CUDA the batch goes through pinned memory.
+    """
     x, lengths = pad_batch([data.matrices[i] for i in idx[batch]])
-    return torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.labels[idx[batch]])
+    tensors = (torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(data.labels[idx[batch]]))
+    if torch.device(device).type != "cuda":
+        return tensors
+    return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
 
 
 @torch.no_grad()
 def predict_indices(model, data, idx, batch_size):
     """Class probabilities (len(idx), C) and the mean loss-free logits, in the order of ``idx``."""
     model.eval()
+    device = _device_of(model)
     probs = np.zeros((len(idx), len(data.classes)), dtype=np.float32)
     for batch in bucket_batches(data.lengths[idx], batch_size, max_pairs=_cap(model)):
-        x, lengths, _ = _batches_to_tensors(data, idx, batch)
-        logits, _ = model(x, lengths)
-        probs[batch] = torch.softmax(logits, dim=1).numpy()
+        x, lengths, _ = _batches_to_tensors(data, idx, batch, device)
+        with _autocast(device.type):
+            logits, _ = model(x, lengths)
+        probs[batch] = torch.softmax(logits.float(), dim=1).cpu().numpy()
     return probs
 
 
 @torch.no_grad()
 def _eval_loss(model, loss_fn, data, idx, batch_size):
     model.eval()
+    device = _device_of(model)
     total, correct = 0.0, 0
     for batch in bucket_batches(data.lengths[idx], batch_size, max_pairs=_cap(model)):
-        x, lengths, y = _batches_to_tensors(data, idx, batch)
-        logits, _ = model(x, lengths)
+        x, lengths, y = _batches_to_tensors(data, idx, batch, device)
+        with _autocast(device.type):
+            logits, _ = model(x, lengths)
+        logits = logits.float()
         total += float(loss_fn(logits, y)) * len(batch)
         correct += int((logits.argmax(1) == y).sum())
     return total / len(idx), correct / len(idx)
@@ -284,12 +355,16 @@ class Fit:
 
 def fit(data, train_idx, val_idx, cfg, run, label):
     """Train one model on ``train_idx``, early-stopped on ``val_idx``; seeded by (cfg.seed, run)."""
-    init(cfg.seed * 1000 + run)
+    device = cfg.device or "cpu"
+    init(cfg.seed * 1000 + run, device=device)
     rng = np.random.default_rng([cfg.seed, run])
     model, hp = build_model(cfg.arch, dim=data.dim, n_classes=len(data.classes), **cfg.hparams)
+    model.to(device)
     counts = np.bincount(data.labels[train_idx], minlength=len(data.classes))
     loss_name = default_loss(data.rna_type) if cfg.loss == "auto" else cfg.loss
-    loss_fn = make_loss(loss_name, counts)
+    loss_fn = make_loss(loss_name, counts).to(device)
+    # fp16 needs loss scaling (small gradients underflow); bf16 and fp32 do not
+    scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype(device) == torch.float16)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience)
     best = (float("inf"), 0, copy.deepcopy(model.state_dict()))
@@ -300,13 +375,16 @@ def fit(data, train_idx, val_idx, cfg, run, label):
         model.train()
         total = 0.0
         for batch in bucket_batches(lengths, cfg.batch_size, max_pairs=_cap(model), rng=rng):
-            x, lens, y = _batches_to_tensors(data, train_idx, batch)
+            x, lens, y = _batches_to_tensors(data, train_idx, batch, device)
             optimiser.zero_grad()
-            logits, _ = model(x, lens)
-            loss = loss_fn(logits, y)
-            loss.backward()
+            with _autocast(device):
+                logits, _ = model(x, lens)
+            loss = loss_fn(logits.float(), y)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimiser)  # clip the true gradients (a no-op without scaling)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)  # every step
-            optimiser.step()
+            scaler.step(optimiser)
+            scaler.update()
             total += loss.item() * len(batch)
         val_loss, val_acc = _eval_loss(model, loss_fn, data, val_idx, cfg.batch_size)
         scheduler.step(val_loss)
@@ -416,7 +494,7 @@ def train(data, cfg):
         oof = oof.sort_values("id", key=lambda s: s.map(order)).reset_index(drop=True)
     else:
         oof = None
-    return TrainResult(final.model, final.hp, data, fold_metrics, test_metrics, oof, pd.DataFrame(histories), tie_class,
+    return TrainResult(final.model.cpu(), final.hp, data, fold_metrics, test_metrics, oof, pd.DataFrame(histories), tie_class,
                        test_baselines)
 
 
