@@ -6,17 +6,19 @@ model of its RNA type, each run in its own process: the code of this checkout
 ("after") and, for comparison, the code of an earlier commit ("before", checked out
 in a temporary ``git worktree``; by default the last commit before predict
 streamed). Printed per run: seconds in ``predict_file`` (after a one-sequence run
-that does the imports),
-sequences/s and the peak RSS of the process (``wait4``); then the ratios
-RSS(largest)/RSS(10k) of each code and the throughput after/before at each size.
-Then one 2-Mb sequence (real lncRNAs joined) through the lncRNA model, before and
-after: its peak RSS.
+that does the imports), sequences/s and the peak RSS of the process (``wait4``);
+then the ratios RSS(largest)/RSS(smallest) of each code and the throughput
+after/before at each size. Then one 2-Mb sequence (real lncRNAs joined) through the
+lncRNA model, before and after: its peak RSS. ``--tool-sizes`` adds ``rnaloc embed``
+(one-hot) and ``rnaloc motifs`` (on an attention file) at those sizes.
 
 The old code holds ~8 KB per sequence, so ``--before-max`` (default 100k) keeps it
-from the 1M files. On 2 shared cores a 1M circRNA run takes ~15 min: run niced.
+from the 1M files. On 2 shared cores a 1M circRNA run takes 15-35 min: run niced.
 
     nice -n 10 python bench/bench_predict_scale.py                      # circRNA 10k/100k/1M, 2 Mb
     python bench/bench_predict_scale.py --types circRNA,lncRNA,miRNA --sizes 10000,100000
+    python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 1000,3000   # embed, motifs
+    python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 10000,100000 --tools embed
 """
 
 import argparse
@@ -40,13 +42,39 @@ import json, logging, sys, time
 logging.getLogger("rnaloc").setLevel(logging.WARNING)
 from rnaloc_tools.predict import predict_file
 fasta, out, rna_type = sys.argv[1:4]
+attention = sys.argv[4] if len(sys.argv) > 4 else None
 with open(out + ".warm.fa", "w") as fh:  # a one-sequence run first: imports are not throughput
     fh.write(">warm\nACGUACGUACGUACGUACGUACGU\n")
 predict_file(out + ".warm.fa", out, rna_type=rna_type)
 start = time.perf_counter()
-predict_file(fasta, out, rna_type=rna_type)
+predict_file(fasta, out, rna_type=rna_type, attention_path=attention)
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """
+
+
+#: `rnaloc embed` (one-hot) and `rnaloc motifs` on an attention file, for --tool-sizes
+TOOL_RUNNERS = {
+    "embed": r"""
+import json, logging, sys, time
+logging.getLogger("rnaloc").setLevel(logging.WARNING)
+from rnaloc_tools.embed import embed_records
+from rnaloc_tools.encoders import get_encoder
+from rnaloc_tools.formats import read_records
+fasta, out = sys.argv[1:3]
+start = time.perf_counter()
+embed_records(read_records(fasta), get_encoder("one-hot"), out)
+print(json.dumps({"seconds": time.perf_counter() - start}))
+""",
+    "motifs": r"""
+import json, logging, sys, time
+logging.getLogger("rnaloc").setLevel(logging.WARNING)
+from rnaloc_tools.motifs import Outputs, run_motifs
+fasta, out, attention = sys.argv[1:4]
+start = time.perf_counter()
+run_motifs([attention], fasta, Outputs(motifs=out, regions=out + ".regions.tsv"))
+print(json.dumps({"seconds": time.perf_counter() - start}))
+""",
+}
 
 
 def write_fasta(path, rna_type, n, seed=0):
@@ -77,11 +105,13 @@ def write_long(path, length, seed=0):
         fh.writelines(seq[i : i + 80] + "\n" for i in range(0, len(seq), 80))
 
 
-def run_measured(code_dir, fasta, rna_type, out):
-    """Run predict_file in a fresh process with ``code_dir`` first on the path: seconds, peak RSS (MB)."""
+def run_measured(code_dir, fasta, rna_type, out, runner=RUNNER, extra=()):
+    """Run ``runner`` (predict_file by default) in a fresh process with ``code_dir`` first on the path,
+    arguments FASTA, OUT, ``rna_type``: seconds, peak RSS (MB)."""
     env = dict(os.environ, PYTHONPATH=str(code_dir), RNALOC_NO_PROGRESS="1")
     with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
-        proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(fasta), str(out), rna_type], env=env,
+        proc = subprocess.Popen([sys.executable, "-c", runner, str(fasta), str(out), str(rna_type), *map(str, extra)],
+                                env=env,
                                 stdout=so, stderr=se, cwd=str(code_dir))
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -101,6 +131,10 @@ def main():
     parser.add_argument("--before", default=BEFORE, help="git commit of the 'before' code ('' to skip)")
     parser.add_argument("--before-max", type=int, default=100000, help="largest file given to the before code")
     parser.add_argument("--long", type=int, default=2_000_000, help="length of the one long sequence (0: skip)")
+    parser.add_argument("--tool-sizes", default="",
+                        help="also `embed` (one-hot) and `motifs` (on the after code's attention file) of the first "
+                        "RNA type at these sizes, comma-separated (e.g. 1000,10000)")
+    parser.add_argument("--tools", default="embed,motifs", help="which of embed,motifs --tool-sizes runs")
     parser.add_argument("--work", default=None, help="folder for the generated files (default: a temporary one)")
     args = parser.parse_args()
     types = [t for t in args.types.split(",") if t]
@@ -123,18 +157,40 @@ def main():
                         if code == "before" and n > args.before_max:
                             continue
                         result = run_measured(folder, fasta, rna_type, tmp / "p.tsv")
-                        rows.append({"rna_type": rna_type, "sequences": n, "mean_nt": nt / n, "code": code,
+                        rows.append({"tool": "predict", "rna_type": rna_type, "sequences": n, "mean_nt": nt / n,
+                                     "code": code,
                                      "seconds": result["seconds"], "seq_per_s": n / result["seconds"],
                                      "peak_rss_mb": result["rss_mb"], "error": result.get("error", "")})
                         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1,
                                                                  float_format=lambda v: f"{v:.4g}"), flush=True)
                     fasta.unlink()
+            for n in [int(v) for v in args.tool_sizes.split(",") if v]:
+                fasta = tmp / f"tool-{n}.fa"
+                nt = write_fasta(fasta, types[0], n)
+                attention = tmp / f"tool-{n}.npz"
+                tools = [t for t in args.tools.split(",") if t]
+                if "motifs" in tools:
+                    run_measured(REPO, fasta, types[0], tmp / "p.tsv", extra=[attention])
+                for tool, runner in TOOL_RUNNERS.items():
+                    if tool not in tools:
+                        continue
+                    for code, folder in codes.items():
+                        third = attention if tool == "motifs" else types[0]
+                        result = run_measured(folder, fasta, third, tmp / f"{tool}.out", runner)
+                        rows.append({"tool": tool, "rna_type": types[0], "sequences": n, "mean_nt": nt / n,
+                                     "code": code, "seconds": result["seconds"], "seq_per_s": n / result["seconds"],
+                                     "peak_rss_mb": result["rss_mb"], "error": result.get("error", "")})
+                        print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False,
+                                                                 float_format=lambda v: f"{v:.4g}"), flush=True)
+                fasta.unlink()
+                attention.unlink(missing_ok=True)
             if args.long:
                 fasta = tmp / "long.fa"
                 write_long(fasta, args.long)
                 for code, folder in codes.items():
                     result = run_measured(folder, fasta, "lncRNA", tmp / "p.tsv")
-                    rows.append({"rna_type": "lncRNA", "sequences": 1, "mean_nt": args.long, "code": code,
+                    rows.append({"tool": "predict", "rna_type": "lncRNA", "sequences": 1, "mean_nt": args.long,
+                                 "code": code,
                                  "seconds": result["seconds"], "seq_per_s": 1 / result["seconds"],
                                  "peak_rss_mb": result["rss_mb"], "error": result.get("error", "")})
                     print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False,
@@ -147,17 +203,17 @@ def main():
     print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
     many = table[table["sequences"] > 1]
-    for (rna_type, code), group in many.groupby(["rna_type", "code"], sort=False):
+    for (tool, rna_type, code), group in many.groupby(["tool", "rna_type", "code"], sort=False):
         group = group.set_index("sequences")
         if len(group) > 1:
             small, large = group.index.min(), group.index.max()
-            print(f"{rna_type} {code}: RSS({large})/RSS({small}) = "
+            print(f"{tool} {rna_type} {code}: RSS({large})/RSS({small}) = "
                   f"{group.loc[large, 'peak_rss_mb'] / group.loc[small, 'peak_rss_mb']:.3f}")
     if "before" in set(many["code"]):
-        for (rna_type, n), group in many.groupby(["rna_type", "sequences"], sort=False):
+        for (tool, rna_type, n), group in many.groupby(["tool", "rna_type", "sequences"], sort=False):
             group = group.set_index("code")
             if {"before", "after"} <= set(group.index):
-                print(f"{rna_type} {n}: throughput after/before = "
+                print(f"{tool} {rna_type} {n}: throughput after/before = "
                       f"{group.loc['after', 'seq_per_s'] / group.loc['before', 'seq_per_s']:.3f}, "
                       f"RSS after/before = {group.loc['after', 'peak_rss_mb'] / group.loc['before', 'peak_rss_mb']:.3f}")
 

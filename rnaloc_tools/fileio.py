@@ -304,6 +304,9 @@ def probe_writable(folder, label=None):
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".rnaloc-probe-", suffix=_TMP_SUFFIX)
     except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise RnalocError(f"{label or folder}: cannot write: folder {folder} is not writable "
+                              f"({exc.strerror or exc})") from None
         raise write_error(label or folder, exc) from None
     os.close(fd)
     os.unlink(probe)

@@ -56,7 +56,7 @@ class SeenIds:
     take ~100 MB; this takes 16 MB): the latest ids in a small dict, checked at once,
     older ones in a few sorted NumPy runs, checked a block at a time (vectorised) and
     merged as they grow. So a repeat of a recent id is found when it is added, a
-    repeat of an older one at the next :meth:`flush` (every 65536 ids, and at the
+    repeat of an older one at the next :meth:`flush` (every 16384 ids, and at the
     end): call it before trusting that there was none. Two different ids share a
     digest with probability about n^2 / 2^129 (~1e-27 for a million ids).
 
@@ -68,7 +68,9 @@ class SeenIds:
     ...     fail(seen.duplicate)
     """
 
-    BLOCK = 1 << 16
+    BLOCK = 1 << 14
+    #: Runs are merged up to this many ids: a merge's temporaries (~40 bytes per id) stay small.
+    MAX_RUN = 1 << 18
 
     def __init__(self):
         self._pending = {}  # digest -> id, not yet in a run
@@ -106,7 +108,7 @@ class SeenIds:
         self._pending = {}
         order = np.argsort(hi, kind="stable")
         run = (hi[order], lo[order])
-        while self._runs and len(self._runs[-1][0]) <= 2 * len(run[0]):
+        while self._runs and len(self._runs[-1][0]) <= 2 * len(run[0]) and len(self._runs[-1][0]) < self.MAX_RUN:
             old = self._runs.pop()
             merged_hi, merged_lo = np.concatenate([old[0], run[0]]), np.concatenate([old[1], run[1]])
             order = np.argsort(merged_hi, kind="stable")

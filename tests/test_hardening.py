@@ -509,6 +509,31 @@ def test_snakemake_config_values_are_quoted(tmp_path):
     assert not marker.exists()
 
 
+def test_rnafm_models_workflow_quotes_config_values(tmp_path):
+    """The second workflow (training RNA-FM models): crafted device/precision values stay one word."""
+    snakemake = _snakemake()
+    if snakemake is None:
+        pytest.skip("snakemake is not installed")
+    marker = tmp_path / "PWNED"
+    device, precision = f"cpu; touch {marker}", f"auto$(touch {marker})"
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"weights": str(tmp_path / "O'Brien" / "w.pth"), "outdir": str(tmp_path / "out"),
+                                  "rna_types": ["miRNA"], "device": device, "precision": precision}))
+    snakefile = REPO / "workflows" / "rnafm-models" / "Snakefile"
+    dry = subprocess.run(snakemake + ["-s", str(snakefile), "--configfile", str(config), "--cores", "1", "-n", "-p"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    commands = [ln.split("Shell command:", 1)[-1].strip() for ln in (dry.stdout + dry.stderr).splitlines()
+                if "rnaloc embed" in ln or "rnaloc train" in ln]
+    assert len(commands) == 2, dry.stdout + dry.stderr
+    for command in commands:
+        words = shlex.split(command.split(" 2> ")[0])
+        assert words[words.index("--device") + 1] == device
+    embed = shlex.split(commands[0].split(" 2> ")[0])
+    assert embed[embed.index("--precision") + 1] == precision
+    assert embed[embed.index("--weights") + 1] == str(tmp_path / "O'Brien" / "w.pth")
+    assert not marker.exists()
+
+
 # --------------------------------------------------------------------------- #7 long legal names
 
 

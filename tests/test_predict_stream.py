@@ -219,3 +219,50 @@ def test_a_model_whose_graph_cannot_be_cut_runs_whole(monkeypatch):
     model = load_model(rna_type="circRNA")
     monkeypatch.setattr(KmerPieces, "run", lambda self, x, piece=None: (np.zeros(2, np.float32), np.zeros(len(x))))
     assert model.pieces is None  # the check against the whole graph fails: not used
+
+
+# --- a dataset TSV is read a block of rows at a time ------------------------------------------
+
+
+def _tsv(path, rows, comments=("#made by hand",)):
+    path.write_text("".join(c + "\n" for c in comments) + "id\trna_type\tsequence\n"
+                    + "".join("\t".join(r) + "\n" for r in rows))
+    return path
+
+
+def test_tsv_blocks_give_the_records_and_errors_of_the_whole_table(tmp_path, monkeypatch):
+    import rnaloc_tools.formats.tables as tables
+    from rnaloc_tools.formats import read_dataset
+
+    monkeypatch.setattr(tables, "RECORD_BLOCK", 7)
+    rows = [(f"s{i}", "circRNA", "ACGT" * (i + 1)) for i in range(50)]
+    path = _tsv(tmp_path / "t.tsv", rows)
+    streamed = list(read_records(path))
+    whole = read_dataset(path, require=("id", "sequence"))
+    assert [(r.id, r.seq, r.extra) for r in streamed] == [(r.id, r.seq, r.extra) for r in whole.records()]
+
+    def error(rows):
+        with pytest.raises(Exception) as info:
+            list(read_records(_tsv(tmp_path / "bad.tsv", rows)))
+        return str(info.value)
+
+    assert "record 's3'" in error(rows[:40] + [("s3", "circRNA", "ACGU")]) and "duplicate id" in error(rows + [rows[3]])
+    blank = rows[:30] + [("", "circRNA", "ACGU")] + rows[30:]
+    assert "bad.tsv:33:" in error(blank) and "empty id" in error(blank)  # 1 '#' line + header + 30 rows
+    stray = rows[:20] + [("s99", "circRNA", "ACGU\t")] + rows[20:]
+    assert "bad.tsv:23:" in error(stray) and "fields" in error(stray)
+    assert "illegal letter" in error(rows[:45] + [("x", "circRNA", "ACGUZ")])
+    assert "no rows" in error([])
+
+
+def test_a_large_tsv_streams_through_predict(cli, circ, tmp_path, monkeypatch):
+    import rnaloc_tools.formats.tables as tables
+
+    monkeypatch.setattr(tables, "RECORD_BLOCK", 16)
+    rows = [(f"t{i}", "circRNA", circ[i % len(circ)].seq) for i in range(120)]
+    path = _tsv(tmp_path / "in.tsv", rows)
+    fasta = _fasta(tmp_path / "in.fa", [Record(r[0], r[2]) for r in rows])
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    assert cli("predict", path, "--rna-type", "circRNA", "--chunk-nt", 20000, "-o", a).exit_code == 0
+    assert cli("predict", fasta, "--rna-type", "circRNA", "-o", b).exit_code == 0
+    assert _rows(a) == _rows(b) and list(_rows(a)) == [r[0] for r in rows]

@@ -395,15 +395,15 @@ def test_reading_a_whole_store_does_not_keep_it_resident(tmp_path):
 
 
 def test_device_selection(monkeypatch):
+    from rnaloc_tools import devices
     from rnaloc_tools.errors import RnalocError
-    from rnaloc_tools.model import training
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert training.resolve_device("auto") == "cpu" and training.resolve_device("cpu") == "cpu"
+    assert devices.resolve_device("auto") == "cpu" and devices.resolve_device("cpu") == "cpu"
     with pytest.raises(RnalocError, match="--device cuda: CUDA is not available"):
-        training.resolve_device("cuda")
+        devices.resolve_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert training.resolve_device("auto") == "cuda"
+    assert devices.resolve_device("auto") == "cuda"
 
 
 @pytest.mark.parametrize("bf16, expected", [(True, torch.bfloat16), (False, torch.float16)])

@@ -5,7 +5,8 @@ import json
 import click
 
 from ..model.losses import LOSSES
-from ..model.training import TrainConfig, resolve_device, train_to_files
+from ..devices import resolve_device
+from ..model.training import TrainConfig, train_to_files
 from . import tool
 from ._util import FiniteFloatRange, InputFile, OutputFolder, force_option, output_option, seed_option, set_threads
 

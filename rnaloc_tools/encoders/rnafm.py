@@ -52,6 +52,7 @@ import zipfile
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import RnalocError
 from ..fileio import file_sha256
 from ..seqs import ALPHABET
@@ -327,21 +328,6 @@ def _forward(model, tokens):
     for layer in model.layers:
         x = _layer_forward(layer, x, keep)
     return model.emb_layer_norm_after(x)
-
-
-def resolve_device(device):
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RnalocError(
-            f"--device cuda: CUDA is not available (torch {torch.__version__}, "
-            f"{'no CUDA build' if torch.version.cuda is None else 'no GPU visible'}); use --device cpu or auto"
-        )
-    if device not in ("cpu", "cuda"):
-        raise RnalocError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return device
 
 
 #: What bf16 cost on a CPU without native bf16, measured by bench/bench_embed.py (AMD EPYC, AVX2 only,

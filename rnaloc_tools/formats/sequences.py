@@ -2,13 +2,14 @@
 
 import codecs
 import io
+import os
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from ..errors import InputError
 from ..fileio import display_name, is_stdio, open_binary_input
 from ..seqs import Record, SeenIds, normalize
-from .tables import read_dataset_handle
+from .tables import iter_dataset_records
 
 
 #: Bytes read at a time while sniffing; a first significant line longer than _MAX_FIRST_LINE is not a header.
@@ -92,6 +93,17 @@ def sniff(handle, source):
     return fmt, io.BufferedReader(_Replay(head, handle), buffer_size=_CHUNK)
 
 
+def is_npz(path):
+    """Whether ``path`` is an NPZ (a zip: embeddings or attention) rather than FASTA or a TSV.
+
+    Part of the one sniffer: tools that take sequences or embeddings (predict)
+    ask this first, then :func:`sniff` for text."""
+    if is_stdio(path) or not os.path.isfile(path):
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
 def sniff_format(handle, source):
     """'fasta' or 'tsv' (see :func:`sniff`; the handle is consumed)."""
     return sniff(handle, source)[0]
@@ -134,8 +146,7 @@ def read_records(path, source=None):
         if fmt == "fasta":
             yield from read_fasta_handle(text, source)
         else:
-            dataset = read_dataset_handle(text, source, require=("id", "sequence"))
-            yield from dataset.records()
+            yield from iter_dataset_records(text, source, require=("id", "sequence"))
     except UnicodeDecodeError as exc:
         raise InputError(source, f"not a text file ({exc.reason})") from None
     finally:

@@ -10,6 +10,7 @@ predictions TSV:  id  rna_type  prediction  probability_<class>...
 
 import csv
 import io
+import itertools
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from .. import CLASSES
 from ..errors import InputError
 from ..fileio import atomic_output, display_name, open_text_input, provenance_lines
-from ..seqs import Record, normalize
+from ..seqs import Record, SeenIds, normalize
 
 DATASET_COLUMNS = ("id", "rna_type", "label", "sequence")
 PREDICTION_COLUMNS = ("id", "rna_type", "prediction")
@@ -38,8 +39,10 @@ class Table:
             yield Record(d["id"], d["sequence"], {c: d[c] for c in others})
 
 
-def read_table_handle(text, source, require=()):
-    """Read a TSV with leading ``#`` lines from a text handle; check required columns."""
+def read_table_handle(text, source, require=(), first_line=None):
+    """Read a TSV with leading ``#`` lines from a text handle; check required columns.
+
+    ``first_line``: the file line number of the first row (for a block of a longer file)."""
     header, body = [], []
     lines = iter(text)
     for line in lines:
@@ -66,12 +69,18 @@ def read_table_handle(text, source, require=()):
             comment=None,
         )
     except pd.errors.ParserError as exc:
+        fields = body[0].rstrip("\r\n").count("\t") + 1
+        for number, line in enumerate(body[1:], start=first_line or len(header) + 2):
+            found = line.rstrip("\r\n").count("\t") + 1
+            if found > fields:  # name the line of the file, not pandas' line of the text it was given
+                raise InputError(source, f"{found} tab-separated fields, but the header has {fields} "
+                                 "(a stray or trailing tab?)", line=number) from None
         raise InputError(source, f"malformed TSV ({str(exc).strip().splitlines()[-1]})") from None
     if not isinstance(df.index, pd.RangeIndex):
         # pandas takes the first column as the index when every row has more fields than the
         # header: the columns would shift silently (ids read as sequences), so refuse
         fields = len(df.columns)
-        for number, line in enumerate(body[1:], start=len(header) + 2):
+        for number, line in enumerate(body[1:], start=first_line or len(header) + 2):
             found = line.rstrip("\r\n").count("\t") + 1
             if found > fields:
                 raise InputError(source, f"{found} tab-separated fields, but the header has {fields} "
@@ -128,6 +137,57 @@ def read_dataset_handle(text, source, require=DATASET_COLUMNS, labels=None):
     if labels is None:
         labels = "label" in require
     return _validate_dataset(table, labels)
+
+
+#: Rows parsed at a time by :func:`iter_dataset_records`.
+RECORD_BLOCK = 65536
+
+
+def iter_dataset_records(text, source, require=("id", "sequence"), block=None):
+    """Yield :class:`Record` objects from a dataset TSV, ``block`` rows at a time (bounded memory).
+
+    The same checks as :func:`read_dataset_handle` (header, columns, a row with more
+    fields than the header, empty and duplicate ids, sequences), made on each block
+    as it is read, so a file of millions of rows is never held whole.
+    """
+    block = block or RECORD_BLOCK
+    lines = iter(text)
+    n_comments = 0
+    head = None
+    for line in lines:
+        if line.startswith("#"):
+            n_comments += 1
+            continue
+        head = line
+        break
+    if head is None or not head.strip():
+        raise InputError(source, "empty table: no header row")
+    seen = SeenIds()
+    first_line = n_comments + 2  # file line number of the first row of the block
+    rows = 0
+    while True:
+        body = list(itertools.islice(lines, block))
+        if not body:
+            break
+        table = read_table_handle(itertools.chain([head], body), source, require, first_line=first_line)
+        df = table.df
+        empty_id = df["id"].str.strip() == ""
+        if empty_id.any():
+            raise InputError(source, "empty id", line=int(empty_id.to_numpy().argmax()) + first_line)
+        others = [c for c in df.columns if c not in ("id", "sequence")]
+        for d in df.to_dict("records"):
+            rid = d["id"]
+            if not seen.add(rid):
+                raise InputError(source, "duplicate id", seen.duplicate)
+            yield Record(rid, normalize(d["sequence"], source=source, record=rid), {c: d[c] for c in others})
+        rows += len(df)
+        first_line += len(body)
+    if not seen.flush():
+        raise InputError(source, "duplicate id", seen.duplicate)
+    if not rows:
+        if head is not None:
+            read_table_handle(iter([head]), source, require)  # missing columns are named first
+        raise InputError(source, "no rows")
 
 
 def read_dataset(path, require=DATASET_COLUMNS, labels=None):

@@ -28,6 +28,13 @@ included) and scored on its held-out part, beside the model; per fold, the
 paired difference model minus length (accuracy, MCC, AUROC) is recorded too. The
 length is the whole sequence's, not the ``max_len`` crop.
 
+Memory: the embeddings are never loaded as a whole. :class:`StoredMatrices` keeps
+ids and lengths, and each batch reads its rows from the NPZ memory map when it is
+built (the store releases the pages it read), so peak memory does not grow with
+the number of sequences. Device: ``cfg.device`` (``cpu`` or ``cuda``); on CUDA the
+forward passes run under autocast (bf16 where supported, else fp16 with a
+gradient scaler), the loss and the weights stay fp32.
+
 With the same seed and inputs, CPU training is bit-for-bit repeatable:
 :func:`init` seeds torch and numpy generators and turns on
 ``torch.use_deterministic_algorithms``; every fit re-seeds from (seed, run).
@@ -94,20 +101,6 @@ def init(seed, deterministic=True, device="cpu"):
         torch.use_deterministic_algorithms(deterministic, warn_only=True)
     else:
         torch.use_deterministic_algorithms(deterministic)
-
-
-def resolve_device(device):
-    """``auto``: CUDA when torch sees a GPU, else CPU; ``cuda`` without one is a clear error."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RnalocError(
-            f"--device cuda: CUDA is not available (torch {torch.__version__}, "
-            f"{'a CPU-only build' if torch.version.cuda is None else 'no GPU visible'}); use --device cpu or auto"
-        )
-    if device not in ("cpu", "cuda"):
-        raise RnalocError(f"unknown device {device!r} (use auto, cpu or cuda)")
-    return device
 
 
 def autocast_dtype(device):

@@ -249,7 +249,7 @@ def test_kmers(ann, params, classes):
     frames, windows_by_k = [], {}
     for k in range(params.k_min, params.k_max + 1):
         fg_w = region_windows(ann, k, ann.region)
-        windows_by_k[k] = fg_w
+        candidates = []  # k-mers that may turn out significant (q >= p): only their windows are kept
         bg_w = region_windows(ann, k, ann.rest) if params.background == "rest" else fg_w
         for cls in classes:
             in_cls = ann.cls == cls
@@ -270,7 +270,8 @@ def test_kmers(ann, params, classes):
             codes, a, b = codes[tested], a[tested], b[tested]
             if not len(codes):
                 continue
-            p = hypergeom.sf(a - 1, n_fg + n_bg, a + b, n_fg)
+            p = np.clip(hypergeom.sf(a - 1, n_fg + n_bg, a + b, n_fg), 0.0, 1.0)
+            candidates.append(codes[p <= params.alpha])
             frames.append(
                 pd.DataFrame(
                     {
@@ -281,10 +282,15 @@ def test_kmers(ann, params, classes):
                         "n": n_fg,
                         "background_support": b,
                         "background_n": n_bg,
-                        "p": np.clip(p, 0.0, 1.0),
+                        "p": p,
                     }
                 )
             )
+        # the merge step needs the region windows of significant k-mers only (q >= p): holding every
+        # window of every k costs ~20 bytes per window and k
+        keep = np.isin(fg_w.code, np.concatenate(candidates)) if candidates else np.zeros(len(fg_w.code), bool)
+        windows_by_k[k] = KmerWindows(fg_w.pos[keep], fg_w.code[keep], fg_w.seq[keep])
+        del fg_w, bg_w
     if not frames:
         return pd.DataFrame(columns=["k", "code", "class", "support", "n", "background_support", "background_n", "p", "q"]), windows_by_k
     df = pd.concat(frames, ignore_index=True)
