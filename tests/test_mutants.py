@@ -88,6 +88,8 @@ def test_single_class_and_empty_inputs_give_nan_where_undefined():
     m = compute_metrics(np.ones(3, dtype=int), np.ones(3, dtype=int), np.array([0.9, 0.8, 0.7]))
     assert np.isnan(m["auroc"])
     assert m["accuracy"] == 1.0
+    # the macro average is over both classes even when only one occurs: class 0 scores 0
+    assert m["macro_f1"] == pytest.approx(0.5) and m["macro_precision"] == pytest.approx(0.5)
     assert m["brier"] == pytest.approx((0.01 + 0.04 + 0.09) / 3)
     assert np.isnan(expected_calibration_error([], []))
 

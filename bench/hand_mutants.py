@@ -1,0 +1,60 @@
+"""Mutants applied by hand where mutmut cannot go (issue 16, item 2; see bench/mutation-survivors.md).
+
+mutmut 3 never mutates a decorated function (``atomic_path`` and ``atomic_output`` are
+``@contextlib.contextmanager``), and its copy of ``rnaloc_tools/fileio.py`` fails to import
+(``KeyError: '_mutmut_orig'``), so the atomic-writing and same-file checks are mutated here, one
+at a time in a scratch copy, with bench/named_mutants.py's runner, against tests/test_mutants.py.
+
+    python bench/hand_mutants.py        # one line per mutant: caught (by which test) or SURVIVED
+"""
+
+import sys
+
+from named_mutants import run
+
+T = "tests/test_mutants.py::"
+MUTATIONS = [
+    ("atomic_path yields the destination itself", "rnaloc_tools/fileio.py",
+     r"tmp = _mkstemp_beside\(path\)", "tmp = path",
+     [T + "test_atomic_path_renames_a_temporary_file_beside_the_destination"]),
+    ("atomic_path never renames the temporary file", "rnaloc_tools/fileio.py",
+     r"(else:\n +try:\n +)os\.replace\(tmp, path\)", r"\1os.link(tmp, tmp + '.kept')",
+     [T + "test_atomic_path_renames_a_temporary_file_beside_the_destination"]),
+    ("atomic_path leaves the temporary file on failure", "rnaloc_tools/fileio.py",
+     r"(except BaseException:\n +with contextlib\.suppress\(OSError\):\n +)os\.unlink\(tmp\)", r"\1pass",
+     [T + "test_atomic_output_failure_keeps_the_previous_file_and_no_temporary"]),
+    ("atomic_path keeps mkstemp's 0600 mode", "rnaloc_tools/fileio.py",
+     r"os\.chmod\(tmp, 0o666 & ~_umask\(\)\)", "pass",
+     [T + "test_atomic_path_renames_a_temporary_file_beside_the_destination"]),
+    ("atomic_output writes .gz as plain text", "rnaloc_tools/fileio.py",
+     r'if os\.fspath\(path\)\.endswith\("\.gz"\):', "if False:",
+     [T + "test_atomic_output_gz_and_binary"]),
+    ("atomic_output text mode without newline='\\n'", "rnaloc_tools/fileio.py",
+     r'open\(tmp, mode, encoding="utf-8", newline="\\n"\)', 'open(tmp, mode, encoding="utf-8", newline="\\\\r\\\\n")',
+     [T + "test_atomic_output_gz_and_binary"]),
+    ("same_file: two missing files are the same", "rnaloc_tools/fileio.py",
+     r"return ia is not None and ia == ib", "return ia == ib",
+     [T + "test_same_file_by_name_by_link_and_not_for_distinct_files"]),
+    ("same_file: no (device, inode) comparison", "rnaloc_tools/fileio.py",
+     r"return ia is not None and ia == ib", "return False",
+     [T + "test_same_file_by_name_by_link_and_not_for_distinct_files"]),
+    ("same_file: no resolved-name comparison", "rnaloc_tools/fileio.py",
+     r"if os\.path\.realpath\(a\) == os\.path\.realpath\(b\):", "if False:",
+     [T + "test_same_file_by_name_by_link_and_not_for_distinct_files"]),
+    ("_identity: the device twice", "rnaloc_tools/fileio.py",
+     r"return \(st\.st_dev, st\.st_ino\)", "return (st.st_dev, st.st_dev)",
+     [T + "test_same_file_by_name_by_link_and_not_for_distinct_files"]),
+]
+
+
+def main():
+    bad = 0
+    for name, rel, pattern, replacement, tests in MUTATIONS:
+        status, detail = run(name, rel, pattern, replacement, tests)
+        bad += status != "caught"
+        print(f"{status:8s} {name}\n         {detail}", flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
