@@ -172,16 +172,17 @@ def check_probabilities(probs, source, ids):
                          "values outside 0..1, or not summing to 1): not a model made by `rnaloc export-onnx`", ids[i])
 
 
-def load_model(model=None, rna_type=None, *, provider="auto", threads=None):
-    """An :class:`OnnxModel` from a path, or the bundled model of ``rna_type``."""
+def load_model(model=None, rna_type=None, *, provider="auto", threads=None, label_source=None):
+    """An :class:`OnnxModel` from a path, or the bundled model of ``rna_type`` trained on ``label_source``
+    labels (None: the default, RNALocate; "fractionation" exists for lncRNA)."""
     if isinstance(model, OnnxModel):
         return model
     if model is None:
-        from .bundled import bundled_model
+        from .bundled import LABEL_SOURCES, bundled_model_path
 
         if rna_type is None:
             raise RnalocError("give a model (--model MODEL.onnx) or an rna_type for the bundled model (--rna-type)")
-        model = bundled_model(rna_type)
+        model = bundled_model_path(rna_type, label_source or LABEL_SOURCES[0])
     loaded = OnnxModel(model, provider=provider, threads=threads)
     if rna_type is not None and loaded.rna_type != rna_type:
         raise RnalocError(f"{loaded.path}: the model predicts {loaded.rna_type}, not {rna_type}")

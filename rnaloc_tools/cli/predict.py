@@ -3,6 +3,7 @@
 import click
 
 from .. import RNA_TYPES
+from ..bundled import LABEL_SOURCES
 from ..embed import DEFAULT_CHUNK_NT
 from ..predict import DEFAULT_BATCH_SIZE, PROVIDERS, predict_file
 from ..routing import NoRnaType, canonical_rna_type
@@ -28,6 +29,9 @@ def _rna_type(ctx, param, value):
               help="Use the bundled default model of this RNA type (or check that --model predicts it). "
               "Without --rna-type and --model, each row of a dataset TSV goes to the bundled model of its "
               "own rna_type.")
+@click.option("--label-source", type=click.Choice(LABEL_SOURCES), default=None,
+              help="lncRNA only: the bundled model trained on RNALocate labels (curated literature; "
+                   "default) or on cell-fractionation labels (lncATLAS, as in RNAlight).")
 @click.option("--force-type", is_flag=True,
               help="Predict dataset TSV rows of another rna_type with the chosen model anyway "
               "(flagged in_domain = no, with a note) instead of stopping.")
@@ -46,7 +50,7 @@ def _rna_type(ctx, param, value):
               help="Nucleotides read, embedded and predicted at a time (fewer for RNA-FM models): memory is "
               "bounded by this, not by the input's size.")
 @encoding_options
-def command(input, model, rna_type, force_type, output, no_header, plot_path, attention_path, provider, batch_size,
+def command(input, model, rna_type, label_source, force_type, output, no_header, plot_path, attention_path, provider, batch_size,
             chunk_nt, weights, long_policy, toks_per_batch, device, precision, threads):
     """Predict the localization of the sequences in INPUT.
 
@@ -65,6 +69,7 @@ def command(input, model, rna_type, force_type, output, no_header, plot_path, at
     \b
     Examples:
       rnaloc predict my.fa --rna-type lncRNA
+      rnaloc predict my.fa --rna-type lncRNA --label-source fractionation
       rnaloc predict mixed-dataset.tsv -o predictions.tsv      # each row by its rna_type
       rnaloc predict my.fa --model lncRNA.onnx -o predictions.tsv --attention attention.npz --plot p.png
       rnaloc predict my.npz --model lncRNA.onnx --provider cpu > predictions.tsv
@@ -75,10 +80,16 @@ def command(input, model, rna_type, force_type, output, no_header, plot_path, at
         raise click.BadParameter("a PNG cannot be written to stdout; give a file name", param_hint="--plot")
     if model is None and rna_type is None and attention_path is not None:
         raise click.UsageError("--attention needs one model: give --rna-type or --model")
+    if label_source is not None and model is not None:
+        raise click.UsageError("--label-source chooses a bundled model; it does not apply with --model")
+    if label_source is not None and rna_type not in (None, "lncRNA"):
+        raise click.UsageError(f"--label-source applies to lncRNA only (the bundled {rna_type} model has one "
+                               "label definition)")
     if force_type and model is None and rna_type is None:
         raise click.UsageError("--force-type needs a model to force: give --rna-type or --model")
     try:
-        predict_file(input, output or "-", model=model, rna_type=rna_type, force_type=force_type,
+        predict_file(input, output or "-", model=model, rna_type=rna_type, label_source=label_source,
+                     force_type=force_type,
                      header=not no_header, plot_path=plot_path, attention_path=attention_path, provider=provider,
                      batch_size=batch_size, max_nt=chunk_nt, threads=threads, weights=weights, long_policy=long_policy,
                      toks_per_batch=toks_per_batch, device=device, precision=precision)

@@ -166,13 +166,20 @@ class EmbeddingWriter:
         except BaseException as exc:
             self._close_spills()
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            if isinstance(exc, OSError):  # e.g. the spill files' last buffered bytes flushed onto a full disk
+                raise write_error(self.path, exc) from None
             raise
         self._close_spills()
         self._atomic.__exit__(None, None, None)
 
     def _close_spills(self):
-        self._spill.close()
-        self._id_spill.close()
+        """Discard the spill files; closing flushes their buffers, which on a full disk fails: the bytes are
+        not wanted, and the error being handled (or about to be reported) must not be replaced by that one."""
+        for spill in (self._spill, self._id_spill):
+            try:
+                spill.close()
+            except OSError:
+                pass
 
     def abort(self):
         if self._closed:

@@ -62,6 +62,8 @@ def metadata(ckpt, source_sha256, model=None):
         "quadratic_in_length": json.dumps(bool(getattr(model, "quadratic_in_length", False))),
         "tool_version": __version__,
     }
+    if ckpt.get("label_source"):  # which label definition the model learnt (bundled models: rnalocate/fractionation)
+        props["label_source"] = str(ckpt["label_source"])
     if ckpt.get(METADATA_KEY):  # the applicability domain of the training sequences (rnaloc_tools.domain)
         props[METADATA_KEY] = to_json(ckpt[METADATA_KEY])
     return props
