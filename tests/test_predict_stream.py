@@ -34,6 +34,20 @@ def _fasta(path, records):
     return path
 
 
+def _same_rows(a, b, tol=1.5e-6):
+    """Rows equal field by field; probabilities within ``tol`` (a batch's padding changes the order of the
+    graph's float sums: at most one unit in the 6th decimal after rounding)."""
+    assert list(a) == list(b)
+    for rid in a:
+        x, y = a[rid].split("\t"), b[rid].split("\t")
+        assert len(x) == len(y)
+        for u, v in zip(x, y):
+            try:
+                assert abs(float(u) - float(v)) <= tol, (rid, u, v)
+            except ValueError:
+                assert u == v, (rid, u, v)
+
+
 def _rows(path):
     """The data lines of a predictions TSV, by id."""
     lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
@@ -62,7 +76,8 @@ def test_a_prediction_is_the_same_alone_in_a_small_file_and_deep_in_a_large_one(
         assert store.ids == [r.id for r in records]  # input order, across chunks
         attention[name] = store.get(target.id)
         assert list(rows[name]) == [r.id for r in records]
-    assert rows["alone"][target.id] == rows["small"][target.id] == rows["large"][target.id]
+    for name in ("small", "large"):
+        _same_rows({target.id: rows["alone"][target.id]}, {target.id: rows[name][target.id]})
     # attention: the same up to float rounding (a batch's padding changes the order of sums in the graph)
     np.testing.assert_allclose(attention["alone"], attention["small"], rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(attention["alone"], attention["large"], rtol=1e-5, atol=1e-9)
@@ -75,7 +90,8 @@ def test_chunk_budget_does_not_change_any_row(cli, circ, tmp_path):
         out = tmp_path / f"p{budget}.tsv"
         assert cli("predict", fasta, "--rna-type", "circRNA", "--chunk-nt", budget, "-o", out).exit_code == 0
         outs.append(_rows(out))
-    assert outs[0] == outs[1] == outs[2]
+    _same_rows(outs[0], outs[1])
+    _same_rows(outs[0], outs[2])
 
 
 def test_records_are_read_a_chunk_at_a_time(circ, tmp_path, monkeypatch):
@@ -164,7 +180,7 @@ def test_stored_embeddings_stream_too(cli, circ, tmp_path):
     a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
     assert cli("predict", npz, "--rna-type", "circRNA", "--chunk-nt", 3000, "-o", a).exit_code == 0
     assert cli("predict", fasta, "--rna-type", "circRNA", "-o", b).exit_code == 0
-    assert _rows(a) == _rows(b)
+    _same_rows(_rows(a), _rows(b))
 
 
 # --- one very long sequence: a k-mer model in pieces ------------------------------------------
@@ -266,4 +282,5 @@ def test_a_large_tsv_streams_through_predict(cli, circ, tmp_path, monkeypatch):
     a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
     assert cli("predict", path, "--rna-type", "circRNA", "--chunk-nt", 20000, "-o", a).exit_code == 0
     assert cli("predict", fasta, "--rna-type", "circRNA", "-o", b).exit_code == 0
-    assert _rows(a) == _rows(b) and list(_rows(a)) == [r[0] for r in rows]
+    _same_rows(_rows(a), _rows(b))
+    assert list(_rows(a)) == [r[0] for r in rows]
