@@ -206,7 +206,7 @@ def table_in_page(b, hid):
         rows = []
         for tr in b.driver.find_elements(By.CSS_SELECTOR, "#center table tr"):
             cells = [c.text.strip() for c in tr.find_elements(By.CSS_SELECTOR, "th, td")]
-            if any(cells):
+            if any(cells) and not cells[0].startswith("#"):  # the '#' lines are shown as rows too
                 rows.append(cells)
         if len(rows) > 1:
             break

@@ -3,7 +3,8 @@
 mutmut 3 never mutates a decorated function (``atomic_path`` and ``atomic_output`` are
 ``@contextlib.contextmanager``), and its copy of ``rnaloc_tools/fileio.py`` fails to import
 (``KeyError: '_mutmut_orig'``), so the atomic-writing and same-file checks are mutated here, one
-at a time in a scratch copy, with bench/named_mutants.py's runner, against tests/test_mutants.py.
+at a time in a scratch copy, with bench/named_mutants.py's runner, against tests/test_mutants.py;
+and two mutmut survivors of ``merge_windows``, to show the new test fails on them.
 
     python bench/hand_mutants.py        # one line per mutant: caught (by which test) or SURVIVED
 """
@@ -32,6 +33,13 @@ MUTATIONS = [
     ("atomic_output text mode without newline='\\n'", "rnaloc_tools/fileio.py",
      r'open\(tmp, mode, encoding="utf-8", newline="\\n"\)', 'open(tmp, mode, encoding="utf-8", newline="\\\\r\\\\n")',
      [T + "test_atomic_output_gz_and_binary"]),
+    # two mutmut survivors of embed.merge_windows, confirmed killed here (bench/mutation-survivors.md)
+    ("merge_windows: dim read from the second window", "rnaloc_tools/embed.py",
+     r"dim = parts\[0\]\[2\]\.shape\[1\]", "dim = parts[1][2].shape[1]",
+     [T + "test_merge_windows_averages_overlaps_by_hand"]),
+    ("merge_windows: count of width 2", "rnaloc_tools/embed.py",
+     r"count = np\.zeros\(\(length, 1\)", "count = np.zeros((length, 2)",
+     [T + "test_merge_windows_averages_overlaps_by_hand"]),
     ("same_file: two missing files are the same", "rnaloc_tools/fileio.py",
      r"return ia is not None and ia == ib", "return ia == ib",
      [T + "test_same_file_by_name_by_link_and_not_for_distinct_files"]),

@@ -41,6 +41,10 @@ CLASS_MEANING = {
         "In RNALocate most intracellular entries are precursors (longer than 30 nt) and most "
         "extracellular ones mature miRNAs, so length alone separates much of it."
     ),
+    ("lncRNA", "fractionation"): (
+        "**nucleus** / **cytoplasm**: more concentrated in the nuclear or in the cytoplasmic fraction "
+        "of fractionated cells (lncATLAS relative concentration), not where papers reported it."
+    ),
     "circRNA": (
         "**nucleus** / **cytoplasm**: where the circRNA was annotated (CSCD 2.0 and CellCircLoc)."
     ),
@@ -85,7 +89,7 @@ def _baselines(card):
 def bundled_models():
     lines = []
     for rna_type in ("lncRNA", "miRNA", "circRNA"):
-        for path in sorted(MODELS.glob(f"{rna_type}*.json")):
+        for path in sorted(MODELS.glob(f"{rna_type}*.json"), key=lambda p: (p.stem != rna_type, p.stem)):
             card = json.loads(path.read_text())
             training = card.get("training", {})
             arch = card.get("architecture", {})
@@ -109,7 +113,7 @@ def bundled_models():
             labels = card.get("label_definition") or training.get("label_definition")
             if labels:
                 lines.append(f"- *Labels*: {labels}.")
-            meaning = card.get("classes_meaning") or CLASS_MEANING.get(rna_type)
+            meaning = card.get("classes_meaning") or CLASS_MEANING.get((rna_type, label_source)) or CLASS_MEANING.get(rna_type)
             if meaning:
                 lines.append(f"- *Classes*: {meaning}")
             cv = training.get("cv", {})

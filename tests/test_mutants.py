@@ -137,13 +137,17 @@ def test_window_spans_by_hand():
 
 
 def test_merge_windows_averages_overlaps_by_hand():
-    a = np.array([[1, 10], [2, 20], [3, 30]], dtype=np.float32)   # positions 0-2
-    b = np.array([[5, 50], [7, 70], [9, 90]], dtype=np.float32)   # positions 2-4
-    c = np.array([[1, 1]], dtype=np.float32)                      # position 2 again
+    # three columns: a count array of the wrong width cannot broadcast against them
+    a = np.array([[1, 10, 100], [2, 20, 200], [3, 30, 300]], dtype=np.float32)   # positions 0-2
+    b = np.array([[5, 50, 500], [7, 70, 700], [9, 90, 900]], dtype=np.float32)   # positions 2-4
+    c = np.array([[1, 1, 1]], dtype=np.float32)                                  # position 2 again
     out = merge_windows(5, [(0, 3, a), (2, 5, b), (2, 3, c)])
-    assert out.dtype == np.float32 and out.shape == (5, 2)
-    expected = [[1, 10], [2, 20], [(3 + 5 + 1) / 3, (30 + 50 + 1) / 3], [7, 70], [9, 90]]
+    assert out.dtype == np.float32 and out.shape == (5, 3)
+    expected = [[1, 10, 100], [2, 20, 200], [(3 + 5 + 1) / 3, (30 + 50 + 1) / 3, (300 + 500 + 1) / 3],
+                [7, 70, 700], [9, 90, 900]]
     np.testing.assert_allclose(out, expected, rtol=1e-6)
+    # one window: returned as it is
+    np.testing.assert_array_equal(merge_windows(3, [(0, 3, a)]), a)
 
 
 # --------------------------------------------------------------------------- fileio

@@ -63,8 +63,9 @@ def test_a_prediction_is_the_same_alone_in_a_small_file_and_deep_in_a_large_one(
         attention[name] = store.get(target.id)
         assert list(rows[name]) == [r.id for r in records]
     assert rows["alone"][target.id] == rows["small"][target.id] == rows["large"][target.id]
-    np.testing.assert_array_equal(attention["alone"], attention["small"])
-    np.testing.assert_array_equal(attention["alone"], attention["large"])
+    # attention: the same up to float rounding (a batch's padding changes the order of sums in the graph)
+    np.testing.assert_allclose(attention["alone"], attention["small"], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(attention["alone"], attention["large"], rtol=1e-5, atol=1e-9)
 
 
 def test_chunk_budget_does_not_change_any_row(cli, circ, tmp_path):
