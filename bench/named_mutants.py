@@ -36,8 +36,9 @@ MUTATIONS = [
      "rnaloc_tools/embed.py", r"total\[start:end\] \+= mat\n(\s+)count\[start:end\] \+= 1",
      r"total[start:end] = mat\n\1count[start:end] = 1",
      ["tests/test_promises.py::test_window_averaging_at_every_position_of_a_3000_nt_sequence"]),
-    ("the bundled models' classes swapped",
-     "rnaloc_tools/predict.py", r"self\.classes = tuple\(([^\n]*)\)\n", r"self.classes = tuple(reversed(\1))\n",
+    ("the models' classes swapped where predict reads them",
+     "rnaloc_tools/predict.py", r"self\.classes = check_classes\(([^\n]*)\)\n",
+     r"self.classes = tuple(reversed(check_classes(\1)))\n",
      ["tests/test_golden.py"]),
 ]
 
