@@ -11,7 +11,7 @@ and two mutmut survivors of ``merge_windows``, to show the new test fails on the
 
 import sys
 
-from named_mutants import run
+from named_mutants import main
 
 T = "tests/test_mutants.py::"
 MUTATIONS = [
@@ -55,14 +55,6 @@ MUTATIONS = [
 ]
 
 
-def main():
-    bad = 0
-    for name, rel, pattern, replacement, tests in MUTATIONS:
-        status, detail = run(name, rel, pattern, replacement, tests)
-        bad += status != "caught"
-        print(f"{status:8s} {name}\n         {detail}", flush=True)
-    return 1 if bad else 0
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(MUTATIONS))

@@ -7,6 +7,7 @@ A mutation whose code pattern is no longer in the source is reported as such (th
 update the pattern), never silently skipped. Exit status 1 when any mutation survives or is missing.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -63,9 +64,7 @@ def run(name, rel, pattern, replacement, tests):
         if not n:
             return "MISSING", f"pattern not found in {rel}: the code changed, update the mutation"
         path.write_text(mutated)
-        env = {"PYTHONPATH": tmp, "RNALOC_NO_PROGRESS": "1", "PATH": "/usr/local/bin:/usr/bin:/bin"}
-        import os
-        env = dict(os.environ, **env)
+        env = dict(os.environ, PYTHONPATH=tmp, RNALOC_NO_PROGRESS="1")
         done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
                               cwd=tmp, capture_output=True, text=True, env=env)
         if done.returncode == 0:
@@ -76,9 +75,10 @@ def run(name, rel, pattern, replacement, tests):
         return "caught", (failed[0] if failed else done.stdout.strip().splitlines()[-1])[:300]
 
 
-def main():
+def main(mutations=MUTATIONS):
+    """Run each mutation; 1 when any is not caught (survived, missing or broken)."""
     bad = 0
-    for name, rel, pattern, replacement, tests in MUTATIONS:
+    for name, rel, pattern, replacement, tests in mutations:
         status, detail = run(name, rel, pattern, replacement, tests)
         bad += status != "caught"
         print(f"{status:8s} {name}\n         {detail}", flush=True)
