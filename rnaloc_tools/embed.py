@@ -125,14 +125,20 @@ def chunk_records(records, max_nt=DEFAULT_CHUNK_NT, max_records=DEFAULT_CHUNK_RE
 
     Only one chunk is held at a time: memory is bounded by the chunk, not by the input.
     """
-    block, nt = [], 0
-    for rec in records:
-        n = len(rec.seq)
-        if block and (nt + n > max_nt or len(block) >= max_records):
+    return chunk_by_size(records, lambda rec: len(rec.seq), max_nt, max_records)
+
+
+def chunk_by_size(items, size, max_total, max_items=None):
+    """Group ``items`` into lists in input order, each of total ``size(item)`` at most ``max_total``
+    and at most ``max_items`` items (an item larger than ``max_total`` alone)."""
+    block, total = [], 0
+    for item in items:
+        n = size(item)
+        if block and (total + n > max_total or (max_items is not None and len(block) >= max_items)):
             yield block
-            block, nt = [], 0
-        block.append(rec)
-        nt += n
+            block, total = [], 0
+        block.append(item)
+        total += n
     if block:
         yield block
 

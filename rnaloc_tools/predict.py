@@ -338,16 +338,9 @@ class ChunkResult:
 
 def store_chunks(store, max_nt):
     """Lists of ids of an :class:`EmbeddingStore`, in its order, of at most ``max_nt`` rows each."""
-    block, nt = [], 0
-    for rid in store.ids:
-        n = store.length(rid)
-        if block and nt + n > max_nt:
-            yield block
-            block, nt = [], 0
-        block.append(rid)
-        nt += n
-    if block:
-        yield block
+    from .embed import chunk_by_size
+
+    return chunk_by_size(store.ids, store.length, max_nt)
 
 
 class PredictionSink:
