@@ -14,6 +14,7 @@ Run with the planemo venv's python (bioblend).
 import argparse
 import glob
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,6 +49,13 @@ def run_split(gi, history_id, input_id, model_id, attention=False):
     return job_id, outputs
 
 
+def split_jobs(work):
+    """How many jobs Galaxy's log says it split into more than one part (the test's job conf sets the
+    part size, so the number of parts follows the example file's length)."""
+    log = open(os.path.join(work, "galaxy.log"), errors="replace").read()
+    return sum(int(n) > 1 for n in re.findall(r"do_split created (\d+) parts", log))
+
+
 def check_splitting(gi, args, failures):
     repo = args.repo
     history = gi.histories.create_history("rnaloc job splitting")
@@ -66,7 +74,7 @@ def check_splitting(gi, args, failures):
             failures.append(f"upload {dataset_id} ended {state}")
             return
     model = os.path.join(repo, "test-data", "galaxy-mirna-onehot.onnx")
-    log_before = open(os.path.join(args.work, "galaxy.log"), errors="replace").read().count("do_split created 3 parts")
+    log_before = split_jobs(args.work)
     for name in ("example-miRNA.fa", "example-miRNA.tsv"):
         start = time.time()
         job_id, outputs = run_split(gi, hid, up[name], up["galaxy-mirna-onehot.onnx"])
@@ -85,11 +93,11 @@ def check_splitting(gi, args, failures):
         else:
             print(f"galaxy-extra: split predict on {name}: {len(body(merged)) - 1} rows, one header, "
                   f"equal to a single run ({time.time() - start:.0f} s)")
-    log_after = open(os.path.join(args.work, "galaxy.log"), errors="replace").read().count("do_split created 3 parts")
+    log_after = split_jobs(args.work)
     if log_after - log_before < 2:
-        failures.append(f"Galaxy's log shows {log_after - log_before} jobs split into 3 parts, expected 2")
+        failures.append(f"Galaxy's log shows {log_after - log_before} jobs split into several parts, expected 2")
     else:
-        print(f"galaxy-extra: Galaxy's log: {log_after - log_before} jobs split into 3 tasks each")
+        print(f"galaxy-extra: Galaxy's log: {log_after - log_before} jobs split into several tasks each")
 
     # The wrapper's guard: a task of a multi-task job that was asked for the attention exits 1
     # with a clear message. (Galaxy 26.1's task runner would mark the parent job ok, with the
