@@ -245,11 +245,15 @@ def _cases(test_data, datasets, model):
         "export-onnx": (["export-onnx", model / "m.pt", "--force", "-o", "OUT"], "m.onnx", 1),
         "predict": (["predict", mirna, "--model", model / "m.onnx", "-o", "OUT"], "p.tsv", 1),
         "evaluate": (["evaluate", model / "p.tsv", test_data / "model-miRNA.tsv", "-o", "OUT"], "metrics.tsv", 0),
+        # motifs writes a folder of tables and logos: OUTDIR is that folder, the previous motifs.tsv in it
+        "motifs": (["motifs", "--rna-type", "miRNA", test_data / "example-miRNA.fa", "-o", "OUTDIR"],
+                   "motifs.tsv", 1),
     }
 
 
 @needs_full_disk
-@pytest.mark.parametrize("tool", ["curate", "dedup", "split", "embed", "train", "export-onnx", "predict", "evaluate"])
+@pytest.mark.parametrize("tool", ["curate", "dedup", "split", "embed", "train", "export-onnx", "predict", "evaluate",
+                                  "motifs"])
 def test_a_failed_overwrite_on_a_full_disk_keeps_the_previous_file(tmp_path, test_data, datasets, small_model, tool):
     if tool in ("dedup", "split") and shutil.which("cd-hit-est") is None:
         pytest.skip("cd-hit-est not installed")
@@ -257,7 +261,7 @@ def test_a_failed_overwrite_on_a_full_disk_keeps_the_previous_file(tmp_path, tes
     target = tmp_path / "out" / name
     if tool == "train":  # its report folder goes on the full disk too
         argv = argv + ["--report-dir", tmp_path / "out" / "report"]
-    argv = [target if a == "OUT" else a for a in argv]
+    argv = [target if a == "OUT" else target.parent if a == "OUTDIR" else a for a in argv]
     rc, stderr, names, content, previous = _on_a_full_disk(tmp_path, argv, target, free_pages)
     # the log lines before it are fine; the failure itself is one line, and no traceback
     errors = [line for line in stderr.strip().splitlines() if ": error: " in line or "Traceback" in line]
