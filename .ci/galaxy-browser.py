@@ -221,19 +221,27 @@ def local_run(cmd):
     return [line.split("\t") for line in r.stdout.splitlines() if line and not line.startswith("#")]
 
 
-def check_predict(b, args, fasta):
-    open_tool(b, "rnaloc_predict")
-    b.shot("predict-form")
+def run_form(b, tool, rna_type_field, hid, chosen):
+    """Open rnaloc TOOL's form, check that it cannot run before an RNA type is chosen (it must not
+    guess one), choose miRNA, run it and return the table of the resulting history item ``hid``;
+    screenshots of each step."""
+    open_tool(b, f"rnaloc_{tool}")
+    b.shot(f"{tool}-form")
     if run_button_enabled(b):
-        raise AssertionError("rnaloc predict can run before an RNA type is chosen (it must not guess one)")
-    select(b, "model|type|rna_type", "miRNA")
+        raise AssertionError(f"rnaloc {tool} can run before an RNA type is chosen (it must not guess one)")
+    select(b, rna_type_field, "miRNA")
     if not run_button_enabled(b):
-        b.shot("predict-form-not-runnable")
-        raise AssertionError("rnaloc predict cannot run after choosing the FASTA and the miRNA model")
-    b.shot("predict-form-chosen")
+        b.shot(f"{tool}-form-not-runnable")
+        raise AssertionError(f"rnaloc {tool} cannot run {chosen}")
+    b.shot(f"{tool}-form-chosen")
     run_tool(b)
-    rows = table_in_page(b, 2)
-    b.shot("predict-result")
+    rows = table_in_page(b, hid)
+    b.shot(f"{tool}-result")
+    return rows
+
+
+def check_predict(b, args, fasta):
+    rows = run_form(b, "predict", "model|type|rna_type", 2, "after choosing the FASTA and the miRNA model")
     expected = local_run([args.rnaloc, "predict", fasta, "--rna-type", "miRNA"])
     header = expected[0]
     by_id = {r[0]: r for r in rows}
@@ -256,16 +264,7 @@ def check_predict(b, args, fasta):
 
 
 def check_motifs(b, args, fasta):
-    open_tool(b, "rnaloc_motifs")
-    b.shot("motifs-form")
-    select(b, "mode|model|type|rna_type", "miRNA")
-    if not run_button_enabled(b):
-        b.shot("motifs-form-not-runnable")
-        raise AssertionError("rnaloc motifs cannot run in its default mode with the FASTA and the miRNA model")
-    b.shot("motifs-form-chosen")
-    run_tool(b)
-    rows = table_in_page(b, 3)
-    b.shot("motifs-result")
+    rows = run_form(b, "motifs", "mode|model|type|rna_type", 3, "in its default mode with the FASTA and the miRNA model")
     expected = local_run([args.rnaloc, "motifs", fasta, "--rna-type", "miRNA", "--motifs", "-"])
     if not rows or rows[0][:3] != expected[0][:3]:
         raise AssertionError(f"motifs table in the page: header {rows[:1]}, expected {expected[0][:3]}")
