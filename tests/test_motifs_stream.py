@@ -98,17 +98,22 @@ def test_streaming_gives_the_in_memory_outputs(bigger, tmp_path, on_disk, case):
     assert_same_outputs(tmp_path / "ref", tmp_path / "stream")
 
 
-def test_streaming_keeps_only_rows_that_can_be_significant(bigger, tmp_path, on_disk):
-    ref = reference(bigger["att"], bigger["tsv"], tmp_path / "ref", class_from="label")
+def test_streaming_keeps_only_the_rows_merging_looks_at(bigger, tmp_path, on_disk):
+    """Of the test table, the streaming run keeps the best --max-cluster-kmers significant rows per
+    class (with the q-values of the whole table) and the number of tests."""
+    params = Params(max_cluster_kmers=40)
+    ref = reference(bigger["att"], bigger["tsv"], tmp_path / "ref", class_from="label", params=params)
     got = run_motifs([bigger["att"]], bigger["tsv"], Outputs.in_folder(str(tmp_path / "s")), class_from="label",
-                     chunk_nt=1000)
-    kept = ref.tested[ref.tested["p"] <= Params().alpha].reset_index(drop=True)
-    assert len(got.tested) == len(kept) < len(ref.tested)
-    pd.testing.assert_frame_equal(got.tested[["k", "code", "class", "support", "background_support", "p"]],
-                                  kept[["k", "code", "class", "support", "background_support", "p"]])
-    sig = kept["q"] <= Params().alpha
-    assert sig.any()
-    assert np.array_equal(got.tested["q"][sig].to_numpy(), kept["q"][sig].to_numpy())
+                     chunk_nt=1000, params=params)
+    t = ref.tested
+    sig = t[(t["q"] <= params.alpha) & (t["enrichment"] > 1)]
+    best = [sig[sig["class"] == c].sort_values(["p", "k", "support"], ascending=[True, False, False]).iloc[:40]
+            for c in ("nucleus", "cytoplasm")]
+    assert min(len(sig[sig["class"] == c]) for c in ("nucleus", "cytoplasm")) > 40  # a cut was made in both
+    expected = pd.concat(best).sort_index().reset_index(drop=True)
+    assert got.n_tests == len(t) > 10 * len(got.tested)
+    pd.testing.assert_frame_equal(got.tested[expected.columns], expected, check_dtype=False)
+    assert_same_outputs(tmp_path / "ref", tmp_path / "s")
 
 
 def test_truncated_and_model_limited_attention(tmp_path, on_disk):

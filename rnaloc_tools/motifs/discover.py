@@ -269,8 +269,13 @@ def tested_frame(k, cls, codes, a, n_fg, b, n_bg, p):
                          "background_n": n_bg, "p": p})
 
 
+def enrichment(support, n, background_support, background_n):
+    """(support + 0.5) / (n + 1) over the same in the background (arrays or table columns)."""
+    return ((support + 0.5) / (n + 1)) / ((background_support + 0.5) / (background_n + 1))
+
+
 def add_enrichment(df):
-    df["enrichment"] = ((df["support"] + 0.5) / (df["n"] + 1)) / ((df["background_support"] + 0.5) / (df["background_n"] + 1))
+    df["enrichment"] = enrichment(df["support"], df["n"], df["background_support"], df["background_n"])
     return df
 
 
@@ -312,23 +317,23 @@ def test_kmers(ann, params, classes):
     return add_enrichment(df), windows_by_k
 
 
-def bh_small_q(p, m):
-    """Benjamini-Hochberg q-values of the smallest p-values ``p`` among ``m`` tests (all the others larger).
+def bh_sorted(ps, m):
+    """Benjamini-Hochberg q-values of the smallest p-values of ``m`` tests, ``ps`` sorted (all the others larger).
 
     The streaming count keeps only the tests with p <= alpha (q >= p, so no other can be
-    significant). Their ranks are 1..len(p), and every test left out has p > alpha, so its
+    significant). Their ranks are 1..len(ps), and every test left out has p > alpha, so its
     term p * m / rank (>= p) exceeds alpha: a q-value at most alpha computed here is exactly
-    scipy's ``false_discovery_control(..., method="bh")`` over all m tests, and one above
-    alpha stays above alpha there.
+    scipy's ``false_discovery_control(..., method="bh")`` over all m tests (the same operations
+    on the same numbers), and one above alpha stays above alpha there. Tied p-values get one
+    q-value (scipy's too).
     """
-    p = np.asarray(p, dtype=np.float64)
-    order = np.argsort(p)
-    ps = p[order]
-    ps *= m / np.arange(1, len(ps) + 1, dtype=np.float64)
-    np.minimum.accumulate(ps[::-1], out=ps[::-1])
-    q = np.empty_like(ps)
-    q[order] = ps
-    return np.clip(q, 0, 1)
+    q = np.empty(len(ps), np.float64)
+    step = 1 << 20
+    for start in range(0, len(ps), step):  # in blocks: no array of ranks as long as ps
+        end = min(start + step, len(ps))
+        q[start:end] = ps[start:end] * (m / np.arange(start + 1, end + 1, dtype=np.float64))
+    np.minimum.accumulate(q[::-1], out=q[::-1])
+    return np.clip(q, 0, 1, out=q)
 
 
 def align(seed, kmer, max_shift, max_mismatches):
@@ -396,25 +401,24 @@ def site_counts(ann, windows_by_k, seq_mask, members):
     sequences each) give the counts of the whole input.
     """
     lo, width = motif_frame(members)
-    frames = set()
-    seqs_with = set()
+    frames, seqs_with = [], []
     for kmer, d in members:
         w = windows_by_k[len(kmer)]
         hit = (w.code == encode(kmer)) & seq_mask[w.seq]
-        seqs_with.update(np.unique(w.seq[hit]).tolist())
-        for p in w.pos[hit]:
-            frames.add(int(p) - d + lo)
+        seqs_with.append(w.seq[hit])
+        frames.append(w.pos[hit].astype(np.int64) - d + lo)
     counts = np.zeros((width, 4), np.int64)
-    if not frames:
+    starts = np.unique(np.concatenate(frames))  # each frame once
+    n_seqs = len(np.unique(np.concatenate(seqs_with)))
+    if not len(starts):
         return counts, 0
-    starts = np.array(sorted(frames), dtype=np.int64)
     starts = starts[(starts >= 0) & (starts + width <= len(ann.codes))]
     idx = starts[:, None] + np.arange(width)[None, :]
     sites = ann.codes[idx]
     sites = sites[(sites >= 0).all(axis=1)]  # inside one sequence, A/C/G/U only
     if len(sites):
         counts = np.stack([(sites == i).sum(axis=0) for i in range(4)], axis=1).astype(np.int64)
-    return counts, len(seqs_with)
+    return counts, n_seqs
 
 
 def trim_sites(counts, min_width):
@@ -430,12 +434,16 @@ def trim_sites(counts, min_width):
     return counts[a:b]
 
 
-def significant_kmers(tested, params, cls):
-    """The significant k-mers of ``cls`` to merge, best first: (table records, k-mer strings)."""
+def significant_kmers(tested, params, cls, n_significant=None):
+    """The significant k-mers of ``cls`` to merge, best first: (table records, k-mer strings).
+
+    ``n_significant``: how many there are, when ``tested`` holds only the best of them.
+    """
     sig = tested[(tested["q"] <= params.alpha) & (tested["enrichment"] > 1)]
     rows = sig[sig["class"] == cls].sort_values(["p", "k", "support"], ascending=[True, False, False])
-    if len(rows) > params.max_cluster_kmers:
-        log.info("%s: merging the best %d of %d significant k-mers", cls, params.max_cluster_kmers, len(rows))
+    total = len(rows) if n_significant is None else n_significant
+    if total > params.max_cluster_kmers:
+        log.info("%s: merging the best %d of %d significant k-mers", cls, params.max_cluster_kmers, total)
         rows = rows.iloc[: params.max_cluster_kmers]
     records = rows.to_dict("records")
     return records, [decode(int(r["code"]), int(r["k"])) for r in records]

@@ -13,8 +13,9 @@ the input:
   each chunk's unique (sequence, k-mer) pairs add up exactly (:mod:`.kmercount`: dense in
   memory for short k, hash partitions on disk for long k).
 - The tests, partition by partition: only the rows with p <= alpha are kept (q >= p, so
-  no other row can be significant), with the number of tests for Benjamini-Hochberg
-  (:func:`.discover.bh_small_q`) and the MEME E-values.
+  no other row can be significant; on disk, their p-values in memory), with the number of
+  tests for Benjamini-Hochberg (:func:`.discover.bh_sorted`) and the MEME E-values; then
+  the best ``max_cluster_kmers`` significant rows per class, all that merging looks at.
 - Merging decides the motifs' k-mers from the k-mer strings alone; one more pass collects
   their sites. A group without a complete site gives no motif and does not count toward
   ``max_motifs``, so a few groups beyond it are collected, and the pass is repeated (for
@@ -30,21 +31,21 @@ import pandas as pd
 
 from ..formats import write_rows
 from .discover import (
-    TESTED_COLUMNS,
     KmerWindows,
     add_enrichment,
     annotate,
-    bh_small_q,
+    bh_sorted,
     class_sizes,
     encode,
+    enrichment,
     fisher_test,
     make_motif,
     motif_frame,
     motif_groups,
     region_windows,
+    runs,
     significant_kmers,
     site_counts,
-    tested_frame,
     trim_sites,
 )
 from .inputs import Sequence, seen_positions
@@ -139,10 +140,34 @@ class StoreSequences:
             yield out
 
 
-def _unique_presence(windows):
-    """(sequence, code) pairs of the windows, each pair once."""
-    key = np.unique(windows.seq.astype(np.int64) * (1 << 30) + windows.code)
-    return key >> 30, key & ((1 << 30) - 1)
+def _run_left(mask):
+    """For each position, how many positions from it on are True in a row (0 where False)."""
+    starts, ends = runs(mask)
+    left = np.zeros(len(mask), np.int32)
+    left[mask] = np.repeat(ends, ends - starts) - np.flatnonzero(mask)
+    return left
+
+
+def _chunk_kmers(ann, masks, k_min, k_max):
+    """Yield (k, sequence, code, mask number) of every k-mer lying inside one of ``masks`` and made of
+    A, C, G, U, each (sequence, code) once per mask: :func:`.discover.region_windows` then
+    :func:`.discover.presence`, with the codes of k built from those of k - 1 (one array for all k)."""
+    valid = ann.codes >= 0
+    letters = np.where(valid, ann.codes, 0).astype(np.int64)
+    left = [_run_left(mask & valid) for mask in masks]
+    codes = letters.copy()
+    for k in range(1, k_max + 1):
+        if k > 1:
+            codes = codes[:-1]  # codes[i] is the k-mer starting at i (in place: each uses its own slot only)
+            codes *= 4
+            codes += letters[k - 1 :]
+        if k < k_min:
+            continue
+        for kind, run_left in enumerate(left):
+            pos = np.flatnonzero(run_left >= k)  # the window [pos, pos + k) is inside the mask
+            key = np.unique(ann.seq_index[pos].astype(np.int64) << 30 | codes[pos])
+            del pos
+            yield k, key >> 30, key & ((1 << 30) - 1), kind
 
 
 class StreamResult:
@@ -188,12 +213,11 @@ def stream_motifs(source, classes, params, known_motifs, rna_type, tmp, regions_
             if known is not None:
                 known.add(ann)
             seq_group = np.array([cls_index[s.cls] for s in chunk], np.int64) * (2 if rest else 1)
-            for k in ks:
-                for mask, kind in ((ann.region, 0), (ann.rest, 1)) if rest else ((ann.region, 0),):
-                    seq, code = _unique_presence(region_windows(ann, k, mask))
-                    group = seq_group[seq] + kind
-                    for g in np.unique(group):
-                        counts.add(k, int(g), code[group == g])
+            masks = (ann.region, ann.rest) if rest else (ann.region,)
+            for k, seq, code, kind in _chunk_kmers(ann, masks, params.k_min, params.k_max):
+                group = seq_group[seq] + kind
+                for g in np.unique(group):
+                    counts.add(k, int(g), code[group == g])
             del ann, chunk
     n_seq = len(source)
     log.info(
@@ -210,56 +234,91 @@ def stream_motifs(source, classes, params, known_motifs, rna_type, tmp, regions_
                  "%.1f MB at most at a time", counts.disk[0], counts.disk[-1], tmp, counts.bytes_written / 1e6,
                  counts.bytes_written / max(source.index.total, 1), counts.peak_bytes / 1e6)
 
-    tested, n_tests = _test(counts, ks, present, n_per_class, params, rest)
-    n_sig = int(((tested["q"] <= params.alpha) & (tested["enrichment"] > 1)).sum())
+    tested, n_tests, n_sig = _test(counts, ks, present, n_per_class, params, rest, tmp)
     log.info("%d k-mers tested (k = %d..%d), %d significant at q <= %g", n_tests, params.k_min, params.k_max,
-             n_sig, params.alpha)
-    motifs = _merge(source, tested, params, present) if n_tests else []
+             sum(n_sig.values()), params.alpha)
+    motifs = _merge(source, tested, params, present, n_sig) if n_tests else []
     return StreamResult(motifs, tested, known.table() if known is not None else pd.DataFrame(), regions_rows,
                         frequencies(letters), n_tests, n_seq, n_regions)
 
 
-def _test(counts, ks, present, n_per_class, params, rest):
-    """The test rows with p <= alpha, in the in-memory table's order, with q and enrichment; the number of tests."""
-    n_tests, frames = 0, []
-    for k in ks:
-        kept = [[] for _ in present]
-        for codes, table in counts.counts(k):
-            region = table[:, 0::2] if rest else table
-            region_all = region.sum(axis=1)
-            for ci, cls in enumerate(present):
-                n_fg, n_bg = class_sizes(n_per_class, cls, params)
-                if n_fg == 0 or n_bg == 0:
-                    continue
-                a = region[:, ci]
-                b = table[:, 2 * ci + 1] if rest else region_all - a
-                found = (a + b) > 0
-                c, a, b, p = fisher_test(codes[found], a[found], b[found], n_fg, n_bg, params)
-                n_tests += len(c)
-                keep = p <= params.alpha
-                kept[ci].append((c[keep], a[keep], b[keep], p[keep]))
-        for ci, cls in enumerate(present):
-            if not kept[ci]:
-                continue
-            c, a, b, p = (np.concatenate(parts) for parts in zip(*kept[ci]))
-            if not len(c):
-                continue
-            order = np.argsort(c)
-            n_fg, n_bg = class_sizes(n_per_class, cls, params)
-            frames.append(tested_frame(k, cls, c[order], a[order], n_fg, b[order], n_bg, p[order]))
-    if not frames:
-        df = pd.DataFrame(columns=TESTED_COLUMNS + ["q", "enrichment"])
-        return df.astype({"q": float, "enrichment": float}), n_tests
-    df = pd.concat(frames, ignore_index=True)
-    df["q"] = bh_small_q(df["p"].to_numpy(), n_tests)
-    return add_enrichment(df), n_tests
+#: A test row kept on disk between the tests and the selection of the k-mers to merge.
+_ROW = np.dtype([("k", "i1"), ("ci", "i2"), ("code", "i8"), ("a", "i8"), ("b", "i8"), ("p", "f8")])
+#: Rows read back at a time.
+_ROWS_AT_ONCE = 1 << 18
 
 
-def _merge(source, tested, params, present):
+def _test(counts, ks, present, n_per_class, params, rest, tmp):
+    """Test every k-mer, partition by partition; return (the rows to merge, the number of tests, the
+    number of significant rows per class).
+
+    A row with p <= alpha goes to a file (35 bytes), its p-value to memory (8 bytes): the q-values
+    (:func:`.discover.bh_sorted`, over every test) need them all. Then the file is read back in
+    blocks, keeping per class the best ``max_cluster_kmers`` significant rows in the order the
+    in-memory table's stable sort gives them (p, longer k, larger support, then the table's order:
+    k, class, code), which is all :func:`.discover.significant_kmers` takes from the table.
+    """
+    n_tests, p_parts = 0, []
+    sizes = [class_sizes(n_per_class, cls, params) for cls in present]
+    spill = os.path.join(tmp, "tests.bin")
+    with open(spill, "wb") as out:
+        for k in ks:
+            for codes, table in counts.counts(k):
+                region = table[:, 0::2] if rest else table
+                region_all = region.sum(axis=1)
+                for ci, (n_fg, n_bg) in enumerate(sizes):
+                    if n_fg == 0 or n_bg == 0:
+                        continue
+                    a = region[:, ci]
+                    b = table[:, 2 * ci + 1] if rest else region_all - a
+                    found = (a + b) > 0
+                    c, a, b, p = fisher_test(codes[found], a[found], b[found], n_fg, n_bg, params)
+                    n_tests += len(c)
+                    keep = p <= params.alpha
+                    rows = np.zeros(int(keep.sum()), _ROW)
+                    rows["k"], rows["ci"], rows["code"] = k, ci, c[keep]
+                    rows["a"], rows["b"], rows["p"] = a[keep], b[keep], p[keep]
+                    rows.tofile(out)
+                    p_parts.append(rows["p"].copy())
+    ps = np.concatenate(p_parts) if p_parts else np.zeros(0)
+    del p_parts
+    ps.sort()
+    q_sorted = bh_sorted(ps, n_tests)
+    n_fg = np.array([f for f, _ in sizes], np.int64)
+    n_bg = np.array([b for _, b in sizes], np.int64)
+    best = [np.zeros(0, _ROW) for _ in present]
+    n_sig = [0] * len(present)
+    with open(spill, "rb") as rows_in:
+        while True:
+            rows = np.fromfile(rows_in, dtype=_ROW, count=_ROWS_AT_ONCE)
+            if not len(rows):
+                break
+            q = q_sorted[np.searchsorted(ps, rows["p"], side="left")]
+            sig = (q <= params.alpha) & (enrichment(rows["a"], n_fg[rows["ci"]], rows["b"], n_bg[rows["ci"]]) > 1)
+            for ci in range(len(present)):
+                mine = rows[sig & (rows["ci"] == ci)]
+                n_sig[ci] += len(mine)
+                both = np.concatenate([best[ci], mine])
+                order = np.lexsort((both["code"], -both["a"], -both["k"].astype(np.int64), both["p"]))
+                best[ci] = both[order[: params.max_cluster_kmers]]
+    os.unlink(spill)
+    rows = np.concatenate(best)
+    rows = rows[np.lexsort((rows["code"], rows["ci"], rows["k"]))]  # the in-memory table's order
+    q = q_sorted[np.searchsorted(ps, rows["p"], side="left")]
+    del ps, q_sorted
+    df = pd.DataFrame({
+        "k": rows["k"].astype(np.int64), "code": rows["code"], "class": [present[i] for i in rows["ci"]],
+        "support": rows["a"], "n": n_fg[rows["ci"]], "background_support": rows["b"], "background_n": n_bg[rows["ci"]],
+        "p": rows["p"], "q": q,
+    })
+    return add_enrichment(df), n_tests, dict(zip(present, n_sig))
+
+
+def _merge(source, tested, params, present, n_sig):
     """:func:`.discover.merge_kmers`, with the sites collected in passes over the chunks."""
     state = {}
     for cls in present:
-        records, kmers = significant_kmers(tested, params, cls)
+        records, kmers = significant_kmers(tested, params, cls, n_sig[cls])
         state[cls] = {"records": records, "kmers": kmers, "groups": motif_groups(kmers, params), "motifs": [],
                       "done": not kmers}
     while True:
