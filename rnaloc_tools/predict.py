@@ -567,15 +567,17 @@ class TrustedPredictor:
 class RoutedPredictor:
     """Each record to the :class:`TrustedPredictor` of its own ``rna_type``; a chunk's rows come
     back in its order with the probability columns of every type in ``predictors``
-    (empty where a class is not the row's)."""
+    (empty where a class is not the row's); with ``all_columns``, of every RNA type the package
+    predicts, so that tables of different inputs have the same columns."""
 
-    def __init__(self, predictors, source):
+    def __init__(self, predictors, source, all_columns=False):
         from .routing import class_columns
         from .trust import TRUST_COLUMNS
 
         self.predictors = predictors  # {rna_type: TrustedPredictor}
         self.source = source
-        self.columns = ["id", "rna_type", "prediction", *class_columns(predictors), *TRUST_COLUMNS]
+        types = RNA_TYPES if all_columns else predictors
+        self.columns = ["id", "rna_type", "prediction", *class_columns(types), *TRUST_COLUMNS]
         self.label = "+".join(predictors)
 
     def chunk_nt(self, max_nt=None):
@@ -612,7 +614,7 @@ def _types_present(path, source):
 
 
 def predict_file(input, output, *, model=None, rna_type=None, label_source=None, force_type=False, header=True,
-                 plot_path=None, attention_path=None, provider="auto", batch_size=DEFAULT_BATCH_SIZE, threads=None,
+                 all_columns=False, plot_path=None, attention_path=None, provider="auto", batch_size=DEFAULT_BATCH_SIZE, threads=None,
                  max_nt=None, **encoding):
     """``rnaloc predict``: FASTA, dataset TSV or embeddings NPZ -> predictions TSV (+ attention NPZ, plot).
 
@@ -620,7 +622,8 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
     of another ``rna_type`` is an error, or with ``force_type`` predicted and flagged).
     With neither, a dataset TSV's rows go each to the bundled model of its own
     ``rna_type`` (:class:`~rnaloc_tools.routing.NoRnaType`, a usage error, when the
-    input has no types). Every row gets ``confidence``, ``in_domain`` and ``domain_note``
+    input has no types); its probability columns are those of the types present, or
+    with ``all_columns`` of every RNA type. Every row gets ``confidence``, ``in_domain`` and ``domain_note``
     (:mod:`rnaloc_tools.trust`); ``#`` lines after the provenance name the model(s)
     (``header=False``: no ``#`` lines); ``plot_path`` draws the predicted classes'
     probabilities in and out of the domain.
@@ -660,7 +663,7 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
             predictor = RoutedPredictor(
                 {m.rna_type: TrustedPredictor(make_predictor(m, provider=provider, batch_size=batch_size,
                                                              threads=threads, source=source, **encoding), tally)
-                 for m in used}, source)
+                 for m in used}, source, all_columns=all_columns)
             reading = read_records(path, source=source)
         else:
             loaded = _load(model, rna_type, label_source, provider, threads)

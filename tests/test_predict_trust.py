@@ -340,3 +340,38 @@ def test_routing_needs_types_and_one_model_for_attention(cli, domain_models, mix
     assert result.exit_code == 2 and "--attention needs one model" in result.stderr
     result = cli("predict", fasta, "--force-type")
     assert result.exit_code == 2 and "--force-type needs a model" in result.stderr
+
+
+def test_all_columns_gives_every_part_of_a_split_table_the_same_columns(cli, domain_models, mixed, tmp_path):
+    """The parts of a table split by type (as Galaxy's task splitter may cut it) write the
+    columns of the types they hold, unless --all-columns: then every part has all four, and
+    the parts' rows are the rows of the whole table."""
+    _, tsv = mixed
+    lines = Path(tsv).read_text().splitlines(keepends=True)
+    comments = [line for line in lines if line.startswith("#")]
+    header, *rows = [line for line in lines if not line.startswith("#")]
+    type_at = header.rstrip("\n").split("\t").index("rna_type")
+    parts = {}
+    for rna_type in ("miRNA", "lncRNA"):
+        part = tmp_path / f"{rna_type}.tsv"
+        part.write_text("".join(comments + [header] + [r for r in rows if r.split("\t")[type_at] == rna_type]))
+        parts[rna_type] = part
+    own = cli("predict", parts["miRNA"], "--no-header")
+    assert own.exit_code == 0, own.stderr
+    assert _read(io.StringIO(own.stdout)).columns.tolist() == [
+        "id", "rna_type", "prediction", "probability_extracellular", "probability_intracellular", *TRUST]
+    whole = _read(io.StringIO(cli("predict", tsv, "--no-header").stdout)).set_index("id")
+    for rna_type, part in parts.items():
+        result = cli("predict", part, "--no-header", "--all-columns")
+        assert result.exit_code == 0, result.stderr
+        df = _read(io.StringIO(result.stdout))
+        assert df.columns.tolist() == whole.reset_index().columns.tolist()
+        assert (df.set_index("id") == whole.loc[df["id"]]).all().all()
+        absent = [f"probability_{c}" for t in ("miRNA", "lncRNA") if t != rna_type for c in CLASSES[t]]
+        assert (df[absent] == "").all().all()
+
+
+def test_all_columns_is_for_routed_tables_only(cli, domain_models, mixed):
+    _, tsv = mixed
+    result = cli("predict", tsv, "--rna-type", "miRNA", "--force-type", "--all-columns")
+    assert result.exit_code == 2 and "--all-columns applies to a table routed" in result.stderr

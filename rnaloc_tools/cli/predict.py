@@ -38,6 +38,10 @@ def _rna_type(ctx, param, value):
 @output_option(required=False, help="Predictions TSV to write [default: stdout].")
 @click.option("--no-header", is_flag=True,
               help="Write no '#' lines (provenance, model identity) before the column names.")
+@click.option("--all-columns", is_flag=True,
+              help="Without --rna-type and --model: write the probability columns of every RNA type "
+              "(empty where a class does not apply), not only of the types in INPUT, so that the tables of "
+              "several inputs (e.g. the parts of a split file) have the same columns.")
 @click.option("--plot", "plot_path", type=OutputFile(allow_dash=False), default=None,
               help="Also draw the predicted classes' probabilities, in and out of the applicability domain (PNG).")
 @click.option("--attention", "attention_path", type=OutputFile(), default=None,
@@ -50,7 +54,7 @@ def _rna_type(ctx, param, value):
               help="Nucleotides read, embedded and predicted at a time (fewer for RNA-FM models): memory is "
               "bounded by this, not by the input's size.")
 @encoding_options
-def command(input, model, rna_type, label_source, force_type, output, no_header, plot_path, attention_path, provider, batch_size,
+def command(input, model, rna_type, label_source, force_type, output, no_header, all_columns, plot_path, attention_path, provider, batch_size,
             chunk_nt, weights, long_policy, toks_per_batch, device, precision, threads):
     """Predict the localization of the sequences in INPUT.
 
@@ -85,12 +89,15 @@ def command(input, model, rna_type, label_source, force_type, output, no_header,
     if label_source is not None and rna_type not in (None, "lncRNA"):
         raise click.UsageError(f"--label-source applies to lncRNA only (the bundled {rna_type} model has one "
                                "label definition)")
+    if all_columns and (model is not None or rna_type is not None):
+        raise click.UsageError("--all-columns applies to a table routed by its rna_type column (no --rna-type, "
+                               "no --model): one model writes its own classes' columns")
     if force_type and model is None and rna_type is None:
         raise click.UsageError("--force-type needs a model to force: give --rna-type or --model")
     try:
         predict_file(input, output or "-", model=model, rna_type=rna_type, label_source=label_source,
                      force_type=force_type,
-                     header=not no_header, plot_path=plot_path, attention_path=attention_path, provider=provider,
+                     header=not no_header, all_columns=all_columns, plot_path=plot_path, attention_path=attention_path, provider=provider,
                      batch_size=batch_size, max_nt=chunk_nt, threads=threads, weights=weights, long_policy=long_policy,
                      toks_per_batch=toks_per_batch, device=device, precision=precision)
     except NoRnaType as exc:
