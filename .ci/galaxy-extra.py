@@ -5,6 +5,8 @@
    (galaxy-test.sh makes it), so 8 sequences become 3 tasks. Its merged predictions, from
    FASTA and from a dataset TSV, must equal one local `rnaloc predict` run on the same file
    (rows and header; '#' lines aside) and hold one header; Galaxy's log must show the split.
+   A mixed table (galaxy-mixed.tsv: its parts hold different RNA types) routed to the bundled
+   models must equal one local `rnaloc predict --all-columns` run.
    Asking a multi-task job for the attention NPZ must fail with the wrapper's message.
 2. The workflow galaxy/workflows/*.ga, with its -tests.yml, via planemo test on this Galaxy.
 
@@ -34,12 +36,13 @@ def wait_ok(gi, history_id, dataset_id, timeout=900):
 
 
 def run_split(gi, history_id, input_id, model_id, attention=False):
-    inputs = {
-        "input": {"src": "hda", "id": input_id},
-        "model|source": "history",
-        "model|onnx": {"src": "hda", "id": model_id},
-        "advanced|provider": "cpu",
-    }
+    """The split tool on ``input_id`` with the ONNX model ``model_id``, or (None) each row of a
+    table by its rna_type with the bundled models."""
+    inputs = {"input": {"src": "hda", "id": input_id}, "advanced|provider": "cpu"}
+    if model_id is None:
+        inputs["model|source"] = "table"
+    else:
+        inputs.update({"model|source": "history", "model|onnx": {"src": "hda", "id": model_id}})
     if attention:
         inputs["optional_outputs"] = ["attention"]
     result = gi.tools.run_tool(history_id, SPLIT_TOOL, inputs)
@@ -64,6 +67,7 @@ def check_splitting(gi, args, failures):
     for name, ftype in (
         ("example-miRNA.fa", "fasta"),
         ("example-miRNA.tsv", "tabular"),
+        ("galaxy-mixed.tsv", "tabular"),
         ("galaxy-mirna-onehot.onnx", "onnx"),
     ):
         r = gi.tools.upload_file(os.path.join(repo, "test-data", name), hid, file_type=ftype)
@@ -75,16 +79,19 @@ def check_splitting(gi, args, failures):
             return
     model = os.path.join(repo, "test-data", "galaxy-mirna-onehot.onnx")
     log_before = split_jobs(args.work)
-    for name in ("example-miRNA.fa", "example-miRNA.tsv"):
+    runs = (("example-miRNA.fa", up["galaxy-mirna-onehot.onnx"], ["--model", model]),
+            ("example-miRNA.tsv", up["galaxy-mirna-onehot.onnx"], ["--model", model]),
+            ("galaxy-mixed.tsv", None, ["--all-columns"]))  # parts of different RNA types
+    for name, model_id, options in runs:
         start = time.time()
-        job_id, outputs = run_split(gi, hid, up[name], up["galaxy-mirna-onehot.onnx"])
+        job_id, outputs = run_split(gi, hid, up[name], model_id)
         job = gi.jobs.show_job(job_id, full_details=True)
         if job["state"] != "ok":
             failures.append(f"split predict on {name}: job {job['state']}: {job.get('stderr', '')[-2000:]}")
             continue
         merged = gi.datasets.download_dataset(outputs["output"], require_ok_state=False).decode()
         local = subprocess.run(
-            [args.rnaloc, "predict", os.path.join(repo, "test-data", name), "--model", model, "--provider", "cpu"],
+            [args.rnaloc, "predict", os.path.join(repo, "test-data", name), *options, "--provider", "cpu"],
             capture_output=True, text=True, check=True, env=dict(os.environ, RNALOC_NO_PROGRESS="1"),
         ).stdout
         headers = [line for line in body(merged) if line.startswith("id\t")]
@@ -94,8 +101,9 @@ def check_splitting(gi, args, failures):
             print(f"galaxy-extra: split predict on {name}: {len(body(merged)) - 1} rows, one header, "
                   f"equal to a single run ({time.time() - start:.0f} s)")
     log_after = split_jobs(args.work)
-    if log_after - log_before < 2:
-        failures.append(f"Galaxy's log shows {log_after - log_before} jobs split into several parts, expected 2")
+    if log_after - log_before < len(runs):
+        failures.append(f"Galaxy's log shows {log_after - log_before} jobs split into several parts, "
+                        f"expected {len(runs)}")
     else:
         print(f"galaxy-extra: Galaxy's log: {log_after - log_before} jobs split into several tasks each")
 

@@ -5,6 +5,7 @@ import os
 import click
 
 from .. import RNA_TYPES
+from ..embed import DEFAULT_CHUNK_NT
 from ..motifs import (
     BACKGROUNDS,
     CLASS_SOURCES,
@@ -87,10 +88,15 @@ def _k_range(ctx, param, value):
               help="With --model/--rna-type: ONNX Runtime provider.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="With --model/--rna-type: sequences per batch.")
+@click.option("--chunk-nt", type=click.IntRange(min=1), default=DEFAULT_CHUNK_NT, show_default=True,
+              help="Nucleotides analysed at a time: memory is bounded by this, not by the input.")
+@click.option("--tmp-dir", type=click.Path(exists=True, file_okay=False, writable=True),
+              help="Folder for the temporary files (k-mer counts, the sequences' letters: up to ~20 bytes per "
+              "nucleotide; default $TMPDIR).")
 @encoding_options
 def command(inputs, sequences, model, rna_type, predictions, class_from, outdir, motifs_out, meme, logos, regions, known_out,
             threshold, min_length, k_range, background, min_support, alpha, max_motifs, max_shift, max_mismatches,
-            known_motifs, no_known, provider, batch_size, weights, long_policy, toks_per_batch, device, precision,
+            known_motifs, no_known, provider, batch_size, chunk_nt, tmp_dir, weights, long_policy, toks_per_batch, device, precision,
             threads):
     """Find the motifs a model attends to: from attention NPZ files that `rnaloc predict --attention` wrote
     (with --sequences), or by running a model (--model or --rna-type) on SEQUENCES.
@@ -164,5 +170,5 @@ def command(inputs, sequences, model, rna_type, predictions, class_from, outdir,
     run_motifs(
         attention, sequences, outputs, predictions=predictions, class_from=class_from, params=params,
         known_motifs_path=known_motifs, use_known=not no_known, model=model, rna_type=rna_type,
-        predict_options=predict_options,
+        predict_options=predict_options, chunk_nt=chunk_nt, tmp_dir=tmp_dir,
     )

@@ -8,6 +8,7 @@ from .tables import (
     Table,
     read_dataset,
     read_table,
+    write_rows,
     write_table,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "read_dataset",
     "read_records",
     "read_table",
+    "write_rows",
     "write_table",
 ]

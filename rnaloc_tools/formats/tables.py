@@ -11,6 +11,7 @@ predictions TSV:  id  rna_type  prediction  probability_<class>...
 import csv
 import io
 import itertools
+import shutil
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -199,10 +200,22 @@ def read_dataset(path, require=DATASET_COLUMNS, labels=None):
             raise InputError(source, f"not a text file ({exc.reason})") from None
 
 
-def write_table(df, path, tool, header=(), comments=True, notes=()):
+def write_table(df, path, tool, header=(), comments=True, notes=(), body=None):
     """Write ``df`` as TSV with the earlier ``#`` lines, this tool's provenance and its ``notes``
-    (more ``#`` lines), atomically. ``comments=False`` writes no ``#`` lines at all."""
+    (more ``#`` lines), atomically. ``comments=False`` writes no ``#`` lines at all.
+
+    ``body``: a file of more rows (:func:`write_rows`, e.g. streamed chunk by chunk while the
+    header was not known yet), copied after ``df``'s rows.
+    """
     with atomic_output(path, "w") as out:
         for line in (list(header) + provenance_lines(tool) + list(notes)) if comments else ():
             out.write(line + "\n")
         df.to_csv(out, sep="\t", index=False, quoting=csv.QUOTE_NONE, lineterminator="\n")
+        if body is not None:
+            with open(body, encoding="utf-8", newline="") as rows:
+                shutil.copyfileobj(rows, out, 1 << 20)
+
+
+def write_rows(df, handle):
+    """Append ``df``'s rows (no header) to an open TSV ``handle``, as :func:`write_table` writes them."""
+    df.to_csv(handle, sep="\t", index=False, header=False, quoting=csv.QUOTE_NONE, lineterminator="\n")

@@ -74,12 +74,13 @@ REGION_COLUMNS = ["id", "start", "end", "class", "mean_attention", "max_attentio
 class MotifResult:
     motifs: list  # discover.Motif
     table: pd.DataFrame  # motifs.tsv
-    tested: pd.DataFrame  # every k-mer tested
+    tested: pd.DataFrame  # every k-mer tested (run_motifs: those with p <= alpha, the only ones that can be significant)
     known: pd.DataFrame  # known_motifs.tsv
     regions: pd.DataFrame  # regions.tsv
     background: object  # letter frequencies A C G U
     n_tests: int
     meta: dict = field(default_factory=dict)
+    regions_file: str = None  # the regions rows, when a streaming run left them in a file (regions is None)
 
 
 @dataclass
@@ -114,10 +115,7 @@ def find_motifs(sequences, classes, params=None, known_motifs=KNOWN_MOTIFS, rna_
     """Discover motifs in ``sequences`` (a list of :class:`Sequence`); return a :class:`MotifResult`."""
     params = params or Params()
     params.check()
-    if params.background == "other-class" and len(classes) < 2:
-        from ..errors import RnalocError
-
-        raise RnalocError("--background other-class needs sequences of two classes (labels or predictions)")
+    _check_background(params, classes)
     present = [c for c in classes if any(s.cls == c for s in sequences)]
     ann = annotate(sequences, params)
     log.info(
@@ -138,6 +136,22 @@ def find_motifs(sequences, classes, params=None, known_motifs=KNOWN_MOTIFS, rna_
     n_sig = int(((tested["q"] <= params.alpha) & (tested["enrichment"] > 1)).sum()) if n_tests else 0
     log.info("%d k-mers tested (k = %d..%d), %d significant at q <= %g", n_tests, params.k_min, params.k_max, n_sig, params.alpha)
     motifs = merge_kmers(ann, tested, windows, params, present)
+    table = motif_table(motifs)
+    _log_motifs(motifs)
+    known = check_known(ann, present, motifs_for(rna_type, known_motifs)) if known_motifs else pd.DataFrame()
+    regions = pd.DataFrame(ann.regions, columns=REGION_COLUMNS)
+    return MotifResult(motifs, table, tested, known, regions, background_frequencies(ann.codes), n_tests)
+
+
+def _check_background(params, classes):
+    if params.background == "other-class" and len(classes) < 2:
+        from ..errors import RnalocError
+
+        raise RnalocError("--background other-class needs sequences of two classes (labels or predictions)")
+
+
+def motif_table(motifs):
+    """The motifs.tsv table of ``motifs``."""
     rows = []
     for m in motifs:
         r = m.seed_row
@@ -162,14 +176,14 @@ def find_motifs(sequences, classes, params=None, known_motifs=KNOWN_MOTIFS, rna_
                 "sequences_with_motif": m.support_any,
             }
         )
-    table = pd.DataFrame(rows, columns=MOTIF_COLUMNS)
+    return pd.DataFrame(rows, columns=MOTIF_COLUMNS)
+
+
+def _log_motifs(motifs):
     if motifs:
         log.info("%d motif(s): %s", len(motifs), ", ".join(f"{m.name} {consensus(m.counts)}" for m in motifs[:10]))
     else:
         log.info("no significant motifs")
-    known = check_known(ann, present, motifs_for(rna_type, known_motifs)) if known_motifs else pd.DataFrame()
-    regions = pd.DataFrame(ann.regions, columns=REGION_COLUMNS)
-    return MotifResult(motifs, table, tested, known, regions, background_frequencies(ann.codes), n_tests)
 
 
 def _format(df):
@@ -191,8 +205,11 @@ def write_outputs(result, outputs, params):
         write_table(_format(result.table), outputs.motifs, "motifs", header=[settings])
     if outputs.meme:
         write_meme(outputs.meme, result.motifs, result.background, result.n_tests)
-    if outputs.regions:
+    if outputs.regions and result.regions is not None:
         write_table(_format(result.regions), outputs.regions, "motifs", header=[settings])
+    elif outputs.regions:  # rows streamed to a file, chunk by chunk, formatted the same way
+        write_table(pd.DataFrame(columns=REGION_COLUMNS), outputs.regions, "motifs", header=[settings],
+                    body=result.regions_file)
     if outputs.known and not result.known.empty:
         write_table(_format(result.known), outputs.known, "motifs", header=[settings])
     if outputs.logos:  # also with no motifs: logos of an earlier run in the folder are named
@@ -204,7 +221,8 @@ def write_outputs(result, outputs, params):
 
 
 def predict_attention(records, model=None, rna_type=None, attention_path=None, **predict_options):
-    """Run a model on ``records``; return (predictions DataFrame, attention metadata to add).
+    """Run a model on ``records`` (any iterable: read a chunk at a time); return (predictions
+    DataFrame, attention metadata to add).
 
     The direct path of ``rnaloc motifs --model/--rna-type``: the same
     :func:`rnaloc_tools.predict.predict_records` as ``rnaloc predict --attention``.
@@ -224,19 +242,30 @@ def predict_attention(records, model=None, rna_type=None, attention_path=None, *
 
 
 def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, class_from="auto", params=None,
-               known_motifs_path=None, use_known=True, model=None, rna_type=None, predict_options=None):
+               known_motifs_path=None, use_known=True, model=None, rna_type=None, predict_options=None,
+               chunk_nt=None, tmp_dir=None):
     """Files in, files out: read and check the inputs, find motifs, write the outputs.
 
     With ``attention_paths`` empty, ``model`` (an ONNX file) or ``rna_type`` (its
     bundled model) is run on the sequences first, and its predicted classes are
     used unless ``class_from`` says otherwise.
+
+    Streams (:mod:`.stream`): the input is analysed ``chunk_nt`` nucleotides at a time
+    (default 2 million), so memory does not grow with the input; the k-mer counts of
+    k > 10 and the sequences' letters go to a temporary folder in ``tmp_dir`` (default
+    ``$TMPDIR``). The outputs are those :func:`find_motifs` gives on the same input.
     """
     import tempfile
 
+    from ..embed import DEFAULT_CHUNK_NT, DEFAULT_CHUNK_RECORDS
+    from ..fileio import display_name
     from ..formats import read_records
+    from .inputs import assign_classes, check_class_source, check_pairing, read_attention
+    from .stream import SequenceIndex, StoreSequences, stream_motifs
 
     params = params or Params()
     params.check()
+    check_class_source(class_from)
     # before any work: each output writable, none the same file as an input or another output; inside
     # a tool run they are committed together at the end (all or none)
     folders = {os.path.dirname(os.path.abspath(p)) for p in outputs.files() if p != "-"}
@@ -244,27 +273,53 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
     declare_outputs(files=[(label, p) for label, p in labelled if p],
                     folders=[f for f in sorted(folders) if not os.path.isdir(f)] + [("--logos", outputs.logos)])
     known_motifs = read_known_motifs(known_motifs_path) if known_motifs_path else (KNOWN_MOTIFS if use_known else ())
-    with tempfile.TemporaryDirectory(prefix="rnaloc-motifs-") as tmp:
-        extra_meta, records = None, None
+    seq_source = display_name(sequences_path)
+    with tempfile.TemporaryDirectory(prefix="rnaloc-motifs-", dir=tmp_dir) as tmp:
+        extra_meta, spool = None, os.path.join(tmp, "sequences")
         if not attention_paths:
             if model is None and rna_type is None:
                 from ..errors import RnalocError
 
                 raise RnalocError("give attention NPZ files, or a model (--model) or an RNA type (--rna-type) to run")
-            records = list(read_records(sequences_path))
+            # the whole file is read (and checked) before the model runs on the spooled copy
+            index = SequenceIndex(read_records(sequences_path, source=seq_source), spool)
             attention_paths = [os.path.join(tmp, "attention.npz")]
-            frame, extra_meta = predict_attention(records, model, rna_type, attention_paths[0], **(predict_options or {}))
+            options = dict(predict_options or {}, **({"max_nt": chunk_nt} if chunk_nt else {}))
+            try:
+                frame, extra_meta = predict_attention(index.records(), model, rna_type, attention_paths[0], **options)
+            except BaseException:
+                index.close()
+                raise
             if predictions is None:
                 predictions = frame
-        data = load_inputs(attention_paths, sequences_path, predictions, class_from, records=records,
-                           extra_meta=extra_meta)
-        for s in data.sequences:  # release the attention file's memory map before the folder goes
-            s.attention = np.array(s.attention)
-    log.info("classes from %s; RNA type %s", data.class_source, data.rna_type or "unknown")
-    result = find_motifs(data.sequences, data.classes, params, known_motifs, data.rna_type)
-    result.meta = data.meta
-    for path in outputs.files() + ([outputs.logos] if outputs.logos else []):
-        if path and path != "-":
-            make_output_dir(path if path == outputs.logos else os.path.dirname(os.path.abspath(path)))
-    write_outputs(result, outputs, params)
+            store = read_attention(attention_paths)
+        else:
+            store = read_attention(attention_paths)
+            index = SequenceIndex(read_records(sequences_path, source=seq_source), spool)
+        try:
+            if not len(index):
+                from ..errors import InputError
+
+                raise InputError(seq_source, "empty input: no sequences")
+            meta = dict(store.meta, **(extra_meta or {}))
+            check_pairing(store, index.row, index.length, seq_source, meta)
+            ids = store.ids
+            rna_type, classes, class_source, cls_of = assign_classes(
+                meta, ids, index.label_of(ids), set(index.rna_types), predictions, class_from, seq_source)
+            del ids
+            log.info("classes from %s; RNA type %s", class_source, rna_type or "unknown")
+            _check_background(params, classes)
+            source = StoreSequences(store, index, meta, cls_of, chunk_nt or DEFAULT_CHUNK_NT, DEFAULT_CHUNK_RECORDS)
+            del cls_of
+            found = stream_motifs(source, classes, params, known_motifs, rna_type, tmp, REGION_COLUMNS, _format)
+        finally:
+            index.close()
+        _log_motifs(found.motifs)
+        result = MotifResult(found.motifs, motif_table(found.motifs), found.tested, found.known, None,
+                             found.background, found.n_tests, meta, regions_file=found.regions_rows)
+        for path in outputs.files() + ([outputs.logos] if outputs.logos else []):
+            if path and path != "-":
+                make_output_dir(path if path == outputs.logos else os.path.dirname(os.path.abspath(path)))
+        write_outputs(result, outputs, params)
+    result.regions_file = None
     return result

@@ -242,23 +242,57 @@ def _counts_for(codes, counted_codes, counted_n):
     return out
 
 
+def fisher_test(codes, a, b, n_fg, n_bg, params):
+    """The k-mers present in at least ``min_support`` sequence sets, their counts and one-sided
+    Fisher p-values (hypergeometric upper tail): (codes, a, b, p). Element by element, so a
+    table may be tested in parts (the streaming count tests partition by partition)."""
+    tested = (a + b) >= params.min_support
+    codes, a, b = codes[tested], a[tested], b[tested]
+    p = np.clip(hypergeom.sf(a - 1, n_fg + n_bg, a + b, n_fg), 0.0, 1.0)
+    return codes, a, b, p
+
+
+def class_sizes(n_per_class, cls, params):
+    """(foreground, background) sequence counts of ``cls`` for the test; ``n_per_class``: {class: n}."""
+    n_fg = int(n_per_class.get(cls, 0))
+    n_bg = n_fg if params.background == "rest" else int(sum(n_per_class.values())) - n_fg
+    return n_fg, n_bg
+
+
+TESTED_COLUMNS = ["k", "code", "class", "support", "n", "background_support", "background_n", "p"]
+
+
+def tested_frame(k, cls, codes, a, n_fg, b, n_bg, p):
+    import pandas as pd
+
+    return pd.DataFrame({"k": k, "code": codes, "class": cls, "support": a, "n": n_fg, "background_support": b,
+                         "background_n": n_bg, "p": p})
+
+
+def enrichment(support, n, background_support, background_n):
+    """(support + 0.5) / (n + 1) over the same in the background (arrays or table columns)."""
+    return ((support + 0.5) / (n + 1)) / ((background_support + 0.5) / (background_n + 1))
+
+
+def add_enrichment(df):
+    df["enrichment"] = enrichment(df["support"], df["n"], df["background_support"], df["background_n"])
+    return df
+
+
 def test_kmers(ann, params, classes):
     """Fisher/hypergeometric test of every k-mer for every class; returns (table rows, windows by k)."""
     import pandas as pd
 
     frames, windows_by_k = [], {}
+    n_per_class = {c: int((ann.cls == c).sum()) for c in classes}
     for k in range(params.k_min, params.k_max + 1):
         fg_w = region_windows(ann, k, ann.region)
         candidates = []  # k-mers that may turn out significant (q >= p): only their windows are kept
         bg_w = region_windows(ann, k, ann.rest) if params.background == "rest" else fg_w
         for cls in classes:
             in_cls = ann.cls == cls
-            n_fg = int(in_cls.sum())
-            if params.background == "rest":
-                bg_mask, n_bg = in_cls, n_fg
-            else:
-                bg_mask = ~in_cls
-                n_bg = int(bg_mask.sum())
+            n_fg, n_bg = class_sizes(n_per_class, cls, params)
+            bg_mask = in_cls if params.background == "rest" else ~in_cls
             if n_fg == 0 or n_bg == 0:
                 continue
             fg_codes, fg_n = presence(fg_w, in_cls)
@@ -266,37 +300,40 @@ def test_kmers(ann, params, classes):
             codes = np.union1d(fg_codes, bg_codes)
             a = _counts_for(codes, fg_codes, fg_n)
             b = _counts_for(codes, bg_codes, bg_n)
-            tested = (a + b) >= params.min_support
-            codes, a, b = codes[tested], a[tested], b[tested]
+            codes, a, b, p = fisher_test(codes, a, b, n_fg, n_bg, params)
             if not len(codes):
                 continue
-            p = np.clip(hypergeom.sf(a - 1, n_fg + n_bg, a + b, n_fg), 0.0, 1.0)
             candidates.append(codes[p <= params.alpha])
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "k": k,
-                        "code": codes,
-                        "class": cls,
-                        "support": a,
-                        "n": n_fg,
-                        "background_support": b,
-                        "background_n": n_bg,
-                        "p": p,
-                    }
-                )
-            )
+            frames.append(tested_frame(k, cls, codes, a, n_fg, b, n_bg, p))
         # the merge step needs the region windows of significant k-mers only (q >= p): holding every
         # window of every k costs ~20 bytes per window and k
         keep = np.isin(fg_w.code, np.concatenate(candidates)) if candidates else np.zeros(len(fg_w.code), bool)
         windows_by_k[k] = KmerWindows(fg_w.pos[keep], fg_w.code[keep], fg_w.seq[keep])
         del fg_w, bg_w
     if not frames:
-        return pd.DataFrame(columns=["k", "code", "class", "support", "n", "background_support", "background_n", "p", "q"]), windows_by_k
+        return pd.DataFrame(columns=TESTED_COLUMNS + ["q"]), windows_by_k
     df = pd.concat(frames, ignore_index=True)
     df["q"] = false_discovery_control(df["p"].to_numpy(), method="bh")
-    df["enrichment"] = ((df["support"] + 0.5) / (df["n"] + 1)) / ((df["background_support"] + 0.5) / (df["background_n"] + 1))
-    return df, windows_by_k
+    return add_enrichment(df), windows_by_k
+
+
+def bh_sorted(ps, m):
+    """Benjamini-Hochberg q-values of the smallest p-values of ``m`` tests, ``ps`` sorted (all the others larger).
+
+    The streaming count keeps only the tests with p <= alpha (q >= p, so no other can be
+    significant). Their ranks are 1..len(ps), and every test left out has p > alpha, so its
+    term p * m / rank (>= p) exceeds alpha: a q-value at most alpha computed here is exactly
+    scipy's ``false_discovery_control(..., method="bh")`` over all m tests (the same operations
+    on the same numbers), and one above alpha stays above alpha there. Tied p-values get one
+    q-value (scipy's too).
+    """
+    q = np.empty(len(ps), np.float64)
+    step = 1 << 20
+    for start in range(0, len(ps), step):  # in blocks: no array of ranks as long as ps
+        end = min(start + step, len(ps))
+        q[start:end] = ps[start:end] * (m / np.arange(start + 1, end + 1, dtype=np.float64))
+    np.minimum.accumulate(q[::-1], out=q[::-1])
+    return np.clip(q, 0, 1, out=q)
 
 
 def align(seed, kmer, max_shift, max_mismatches):
@@ -348,79 +385,117 @@ def information(counts):
     return 2.0 - ent
 
 
-def _sites_matrix(ann, windows_by_k, seq_mask, members, min_width):
+def motif_frame(members):
+    """(lo, width): the frame covering every member k-mer, relative to the seed."""
     lo = min(0, min(d for _, d in members))
     hi = max(max(d + len(m) for m, d in members), max(len(m) for m, _ in members))
-    width = hi - lo
-    frames = set()
-    seqs_with = set()
+    return lo, hi - lo
+
+
+def site_counts(ann, windows_by_k, seq_mask, members):
+    """(letter counts (W, 4) of the sites, sequences with a member k-mer) of one motif in ``ann``.
+
+    Sites are the frames (widened to all members) of member k-mers in the candidate regions of
+    the sequences in ``seq_mask``, each frame once; frames reaching past a sequence's end or
+    over a letter other than A, C, G, U are dropped. Sums over parts of the input (whole
+    sequences each) give the counts of the whole input.
+    """
+    lo, width = motif_frame(members)
+    frames, seqs_with = [], []
     for kmer, d in members:
         w = windows_by_k[len(kmer)]
         hit = (w.code == encode(kmer)) & seq_mask[w.seq]
-        seqs_with.update(np.unique(w.seq[hit]).tolist())
-        for p in w.pos[hit]:
-            frames.add(int(p) - d + lo)
-    if not frames:
-        return None, 0
-    starts = np.array(sorted(frames), dtype=np.int64)
+        seqs_with.append(w.seq[hit])
+        frames.append(w.pos[hit].astype(np.int64) - d + lo)
+    counts = np.zeros((width, 4), np.int64)
+    starts = np.unique(np.concatenate(frames))  # each frame once
+    n_seqs = len(np.unique(np.concatenate(seqs_with)))
+    if not len(starts):
+        return counts, 0
     starts = starts[(starts >= 0) & (starts + width <= len(ann.codes))]
     idx = starts[:, None] + np.arange(width)[None, :]
     sites = ann.codes[idx]
     sites = sites[(sites >= 0).all(axis=1)]  # inside one sequence, A/C/G/U only
-    if not len(sites):
-        return None, len(seqs_with)
-    counts = np.stack([(sites == i).sum(axis=0) for i in range(4)], axis=1).astype(np.int64)
+    if len(sites):
+        counts = np.stack([(sites == i).sum(axis=0) for i in range(4)], axis=1).astype(np.int64)
+    return counts, n_seqs
+
+
+def trim_sites(counts, min_width):
+    """The count matrix with low-information edge columns trimmed; None when there is no site."""
+    if not counts[0].sum():
+        return None
     info = information(counts)
-    a, b = 0, width
+    a, b = 0, len(counts)
     while b - a > min_width and info[a] < EDGE_BITS:
         a += 1
     while b - a > min_width and info[b - 1] < EDGE_BITS:
         b -= 1
-    return counts[a:b], len(seqs_with)
+    return counts[a:b]
+
+
+def significant_kmers(tested, params, cls, n_significant=None):
+    """The significant k-mers of ``cls`` to merge, best first: (table records, k-mer strings).
+
+    ``n_significant``: how many there are, when ``tested`` holds only the best of them.
+    """
+    sig = tested[(tested["q"] <= params.alpha) & (tested["enrichment"] > 1)]
+    rows = sig[sig["class"] == cls].sort_values(["p", "k", "support"], ascending=[True, False, False])
+    total = len(rows) if n_significant is None else n_significant
+    if total > params.max_cluster_kmers:
+        log.info("%s: merging the best %d of %d significant k-mers", cls, params.max_cluster_kmers, total)
+        rows = rows.iloc[: params.max_cluster_kmers]
+    records = rows.to_dict("records")
+    return records, [decode(int(r["code"]), int(r["k"])) for r in records]
+
+
+def motif_groups(kmers, params):
+    """Greedy grouping, lazily: (seed index, members [(kmer, offset)]) in order.
+
+    The best unassigned k-mer seeds a group and every later unassigned k-mer aligning to it
+    joins. Groups depend on the k-mer strings only, never on their sites.
+    """
+    assigned = np.zeros(len(kmers), bool)
+    for i, seed in enumerate(kmers):
+        if assigned[i]:
+            continue
+        members = []
+        for j in range(i, len(kmers)):
+            if assigned[j]:
+                continue
+            d = 0 if j == i else align(seed, kmers[j], params.max_shift, params.max_mismatches)
+            if d is not None:
+                members.append((kmers[j], d))
+                assigned[j] = True
+        yield i, members
+
+
+def make_motif(cls, n, seed, members, counts, seed_row, support_any):
+    return Motif(name=f"{cls}-{n}", cls=cls, seed=seed, members=members, counts=counts, seed_row=seed_row,
+                 sites=int(counts[0].sum()), support_any=support_any)
 
 
 def merge_kmers(ann, tested, windows_by_k, params, classes):
-    """Greedy merging of significant k-mers into motifs (PWMs), per class."""
+    """Greedy merging of significant k-mers into motifs (PWMs), per class (all sequences in memory).
+
+    A group whose k-mers have no complete site gives no motif and does not count toward
+    ``max_motifs``.
+    """
     motifs = []
     if tested.empty:
         return motifs
-    sig = tested[(tested["q"] <= params.alpha) & (tested["enrichment"] > 1)]
     for cls in classes:
-        rows = sig[sig["class"] == cls].sort_values(["p", "k", "support"], ascending=[True, False, False])
-        if len(rows) > params.max_cluster_kmers:
-            log.info("%s: merging the best %d of %d significant k-mers", cls, params.max_cluster_kmers, len(rows))
-            rows = rows.iloc[: params.max_cluster_kmers]
-        records = rows.to_dict("records")
-        kmers = [decode(int(r["code"]), int(r["k"])) for r in records]
-        assigned = np.zeros(len(records), bool)
+        records, kmers = significant_kmers(tested, params, cls)
         seq_mask = ann.cls == cls
-        for i, seed in enumerate(kmers):
-            if len([m for m in motifs if m.cls == cls]) >= params.max_motifs:
+        found, groups = 0, motif_groups(kmers, params)
+        while found < params.max_motifs:
+            i, members = next(groups, (None, None))
+            if members is None:
                 break
-            if assigned[i]:
-                continue
-            members = []
-            for j in range(i, len(kmers)):
-                if assigned[j]:
-                    continue
-                d = 0 if j == i else align(seed, kmers[j], params.max_shift, params.max_mismatches)
-                if d is not None:
-                    members.append((kmers[j], d))
-                    assigned[j] = True
-            counts, support_any = _sites_matrix(ann, windows_by_k, seq_mask, members, min(4, len(seed)))
+            counts, support_any = site_counts(ann, windows_by_k, seq_mask, members)
+            counts = trim_sites(counts, min(4, len(kmers[i])))
             if counts is None:
                 continue
-            n = len([m for m in motifs if m.cls == cls]) + 1
-            motifs.append(
-                Motif(
-                    name=f"{cls}-{n}",
-                    cls=cls,
-                    seed=seed,
-                    members=members,
-                    counts=counts,
-                    seed_row=records[i],
-                    sites=int(counts[0].sum()),
-                    support_any=support_any,
-                )
-            )
+            found += 1
+            motifs.append(make_motif(cls, found, kmers[i], members, counts, records[i], support_any))
     return motifs

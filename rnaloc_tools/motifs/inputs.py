@@ -90,10 +90,74 @@ def _seen_length(att, meta):
     (zeros cannot be told apart from positions the model saw and gave no
     importance, as the k-mer models do).
     """
+    return seen_positions(len(att), meta)
+
+
+def seen_positions(n, meta):
+    """How many of ``n`` attention values the model saw (see :func:`_seen_length`)."""
     limit = meta.get("model_max_length")
     if limit:
-        return min(len(att), int(limit))
-    return len(att)
+        return min(n, int(limit))
+    return n
+
+
+def _first_nonfinite(store):
+    """Position (in ``store.ids`` order) of the first record holding NaN or infinite values, or None.
+
+    Scanned in blocks of the memory-mapped values, the pages released after each block."""
+    base = 0
+    for shard in store.shards:
+        values = shard.embeddings
+        for start in range(0, len(values), _SCAN_ROWS):
+            bad = ~np.isfinite(np.asarray(values[start : start + _SCAN_ROWS])).all(axis=1)
+            store.release()
+            if bad.any():
+                row = start + int(np.argmax(bad))
+                return base + int(np.searchsorted(shard.offsets, row, side="right")) - 1
+        base += len(shard.ids)
+    return None
+
+
+_SCAN_ROWS = 1 << 22
+
+
+def check_pairing(store, seq_ids, seq_length, seq_source, meta):
+    """Check that attention records and sequences match by id and length; raise on the first problem.
+
+    ``seq_ids``: the sequences' ids in file order; ``seq_length(id)``: a sequence's length (None when
+    the file has no such id). Reads no attention beyond a scan for NaN; returns how many sequences
+    the model saw only the first positions of (logged).
+    """
+    where = store.shards[0].path if len(store.shards) == 1 else ", ".join(s.path for s in store.shards)
+    ids = store.ids
+    for rid in ids:
+        if seq_length(rid) is None:
+            raise InputError(where, f"attention for a sequence that is not in {seq_source}", rid)
+    for rid in seq_ids:
+        if rid not in store:
+            raise InputError(seq_source, f"sequence has no attention in {where}", rid)
+    nonfinite = _first_nonfinite(store)
+    shortened = 0
+    for i, rid in enumerate(ids):
+        if i == nonfinite:
+            shard, _ = store._index[rid]
+            raise InputError(store.shards[shard].path, "the embedding holds NaN or infinite values", rid)
+        n_att, n_seq = store.length(rid), seq_length(rid)
+        if n_att not in _allowed_lengths(n_seq, meta):
+            raise InputError(
+                where,
+                f"attention has {n_att} values but the sequence in {seq_source} has {n_seq} nucleotides",
+                rid,
+            )
+        if seen_positions(n_att, meta) < n_seq:
+            shortened += 1
+    if shortened:
+        log.info(
+            "%d sequence(s) are longer than the model saw (encoder or model length limit): "
+            "only the positions it saw are analysed",
+            shortened,
+        )
+    return shortened
 
 
 def pair_attention(store, records, seq_source, meta=None):
@@ -108,36 +172,10 @@ def pair_attention(store, records, seq_source, meta=None):
         by_id[rec.id] = rec
     if not by_id:
         raise InputError(seq_source, "empty input: no sequences")
-    where = store.shards[0].path if len(store.shards) == 1 else ", ".join(s.path for s in store.shards)
+    check_pairing(store, by_id, lambda rid: len(by_id[rid].seq) if rid in by_id else None, seq_source, meta)
     for rid in store.ids:
-        if rid not in by_id:
-            raise InputError(where, f"attention for a sequence that is not in {seq_source}", rid)
-    ids = set(store.ids)
-    for rid in by_id:
-        if rid not in ids:
-            raise InputError(seq_source, f"sequence has no attention in {where}", rid)
-    shortened = 0
-    for rid in store.ids:
-        rec = by_id[rid]
         att = store.get(rid, np.float32)[:, 0]
-        if len(att) not in _allowed_lengths(len(rec.seq), meta):
-            raise InputError(
-                where,
-                f"attention has {len(att)} values but the sequence in {seq_source} has {len(rec.seq)} nucleotides",
-                rid,
-            )
-        if not np.isfinite(att).all():
-            raise InputError(where, "attention contains NaN or infinite values", rid)
-        seen = _seen_length(att, meta)
-        if seen < len(rec.seq):
-            shortened += 1
-        yield rec, att[:seen]
-    if shortened:
-        log.info(
-            "%d sequence(s) are longer than the model saw (encoder or model length limit): "
-            "only the positions it saw are analysed",
-            shortened,
-        )
+        yield by_id[rid], att[: _seen_length(att, meta)]
 
 
 def _predicted_classes(predictions, ids):
@@ -169,8 +207,7 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
     ``all``), or ``auto`` (prediction when a predictions TSV is given, else label
     when the sequences have one, else none).
     """
-    if class_from not in CLASS_SOURCES:
-        raise RnalocError(f"unknown class source {class_from!r} (known: {', '.join(CLASS_SOURCES)})")
+    check_class_source(class_from)
     store = read_attention(attention_paths)
     seq_source = display_name(sequences_path)
     records = list(read_records(sequences_path)) if records is None else records
@@ -178,6 +215,26 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
     meta = dict(store.meta, **(extra_meta or {}))
 
     has_label = all("label" in rec.extra for rec, _ in pairs)
+    seq_types = {str(rec.extra["rna_type"]) for rec, _ in pairs if rec.extra.get("rna_type")}
+    labels = {rec.id: str(rec.extra["label"]) for rec, _ in pairs} if has_label else None
+    rna_type, classes, class_from, cls_of = assign_classes(
+        meta, [rec.id for rec, _ in pairs], labels, seq_types, predictions_path, class_from, seq_source)
+    sequences = [Sequence(rec.id, rec.seq[: len(att)], att, cls_of[rec.id]) for rec, att in pairs]
+    return MotifInput(sequences, rna_type, classes, class_from, meta)
+
+
+def check_class_source(class_from):
+    if class_from not in CLASS_SOURCES:
+        raise RnalocError(f"unknown class source {class_from!r} (known: {', '.join(CLASS_SOURCES)})")
+
+
+def assign_classes(meta, ids, labels, seq_types, predictions_path, class_from, seq_source):
+    """Each sequence's class: (rna_type, classes, class source, {id: class}).
+
+    ``ids``: the sequences, in the attention's order; ``labels``: {id: label} when every
+    sequence has one, else None; ``seq_types``: the RNA types the sequences file names.
+    """
+    has_label = labels is not None
     if class_from == "auto":
         class_from = "prediction" if predictions_path is not None else ("label" if has_label else "none")
     if class_from == "prediction" and predictions_path is None:
@@ -186,7 +243,6 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
         raise InputError(seq_source, "no 'label' column: give a dataset TSV, or --predictions, or --class-from none")
 
     rna_type = meta.get("rna_type")
-    seq_types = {str(rec.extra["rna_type"]) for rec, _ in pairs if rec.extra.get("rna_type")}
     if rna_type is None and len(seq_types) == 1:
         rna_type = seq_types.pop()
     elif rna_type is not None and seq_types and seq_types != {rna_type}:
@@ -194,17 +250,17 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
             seq_source, f"rna_type {', '.join(sorted(seq_types))} does not match the attention's model ({rna_type})"
         )
     if class_from == "prediction":
-        pred, pred_types = _predicted_classes(predictions_path, [rec.id for rec, _ in pairs])
+        pred, pred_types = _predicted_classes(predictions_path, ids)
         if rna_type and pred_types and pred_types != {rna_type}:
             raise InputError(
                 "the predictions" if isinstance(predictions_path, pd.DataFrame) else display_name(predictions_path),
                 f"rna_type {', '.join(sorted(pred_types))} does not match the attention's model ({rna_type})",
             )
-        cls_of = {rid: pred[rid] for rid in (rec.id for rec, _ in pairs)}
+        cls_of = {rid: pred[rid] for rid in ids}
     elif class_from == "label":
-        cls_of = {rec.id: str(rec.extra["label"]) for rec, _ in pairs}
+        cls_of = labels
     else:
-        cls_of = {rec.id: ALL for rec, _ in pairs}
+        cls_of = dict.fromkeys(ids, ALL)
 
     if class_from == "none":
         classes = (ALL,)
@@ -224,8 +280,7 @@ def load_inputs(attention_paths, sequences_path, predictions_path=None, class_fr
         if cls not in classes:
             raise InputError(source, f"class {cls!r} is not one of the model's classes ({', '.join(classes)})", rid)
 
-    sequences = [Sequence(rec.id, rec.seq[: len(att)], att, cls_of[rec.id]) for rec, att in pairs]
-    return MotifInput(sequences, rna_type, classes, class_from, meta)
+    return rna_type, classes, class_from, cls_of
 
 
 def attention_label(paths):

@@ -101,65 +101,105 @@ def _fisher_greater(a, n_a, b, n_b):
     return float(np.clip(hypergeom.sf(a - 1, n_a + n_b, a + b, n_a), 0.0, 1.0)) if n_a and n_b else float("nan")
 
 
-def check_known(ann, classes, motifs):
-    """The known-motif table (one row per motif and class, plus class ``all``)."""
-    imp = ann.important
-    cum = np.concatenate(([0], np.cumsum(imp, dtype=np.int64)))
-    n_seq = len(ann.starts)
-    rows = []
-    for m in motifs:
-        w = len(m.iupac)
-        starts = match_starts(ann.codes, m.iupac)
-        n_imp = cum[starts + w] - cum[starts]
-        inside = n_imp == w
-        outside = n_imp == 0
-        seq = ann.seq_index[starts]
-        has = np.zeros(n_seq, bool)
-        has[seq] = True
-        has_in = np.zeros(n_seq, bool)
-        has_in[seq[inside]] = True
-        has_out = np.zeros(n_seq, bool)
-        has_out[seq[outside]] = True
-        groups = [(c, ann.cls == c) for c in classes]
-        if len(classes) > 1:
-            groups.append(("all", np.ones(n_seq, bool)))
-        for cls, sel in groups:
-            n = int(sel.sum())
-            if n == 0:
-                continue
-            occ = np.isin(seq, np.flatnonzero(sel))
-            a, b = int(has_in[sel].sum()), int(has_out[sel].sum())
-            others = ~sel
-            p_class = float("nan")
-            if cls != "all" and others.any():
-                p_class = _fisher_greater(int(has[sel].sum()), n, int(has[others].sum()), int(others.sum()))
-            rows.append(
-                {
-                    "motif": m.name,
-                    "iupac": m.iupac,
-                    "reported_class": m.cls or "",
-                    "class": cls,
-                    "sequences": n,
-                    "with_motif": int(has[sel].sum()),
-                    "occurrences": int(occ.sum()),
-                    "in_important": int((inside & occ).sum()),
-                    "in_other": int((outside & occ).sum()),
-                    "partial": int((~inside & ~outside & occ).sum()),
-                    "sequences_important": a,
-                    "sequences_other": b,
-                    "p": _fisher_greater(a, n, b, n),
-                    "fraction_with_motif": has[sel].sum() / n,
-                    "fraction_with_motif_other_classes": (has[others].sum() / others.sum()) if others.any() else float("nan"),
-                    "p_class": p_class,
-                }
-            )
-    df = pd.DataFrame(rows)
-    if df.empty:
+_COUNTS = ("sequences", "with_motif", "occurrences", "in_important", "in_other", "partial",
+           "sequences_important", "sequences_other")
+
+
+class KnownCounter:
+    """Counts of the known motifs per class, added part by part (whole sequences in each part).
+
+    :meth:`add` takes an annotated part (:func:`~.discover.annotate`) whose ``cls`` holds each
+    sequence's class; :meth:`table` gives the known-motif table of everything added.
+    """
+
+    def __init__(self, classes, motifs):
+        self.classes = list(classes)
+        self.motifs = tuple(motifs)
+        self.counts = {(m.name, c): dict.fromkeys(_COUNTS, 0) for m in self.motifs for c in self.classes}
+
+    def add(self, ann):
+        imp = ann.important
+        cum = np.concatenate(([0], np.cumsum(imp, dtype=np.int64)))
+        n_seq = len(ann.starts)
+        sels = [(c, ann.cls == c) for c in self.classes]
+        for m in self.motifs:
+            w = len(m.iupac)
+            starts = match_starts(ann.codes, m.iupac)
+            n_imp = cum[starts + w] - cum[starts]
+            inside = n_imp == w
+            outside = n_imp == 0
+            seq = ann.seq_index[starts]
+            has = np.zeros(n_seq, bool)
+            has[seq] = True
+            has_in = np.zeros(n_seq, bool)
+            has_in[seq[inside]] = True
+            has_out = np.zeros(n_seq, bool)
+            has_out[seq[outside]] = True
+            for cls, sel in sels:
+                occ = sel[seq]
+                c = self.counts[(m.name, cls)]
+                c["sequences"] += int(sel.sum())
+                c["with_motif"] += int(has[sel].sum())
+                c["occurrences"] += int(occ.sum())
+                c["in_important"] += int((inside & occ).sum())
+                c["in_other"] += int((outside & occ).sum())
+                c["partial"] += int((~inside & ~outside & occ).sum())
+                c["sequences_important"] += int(has_in[sel].sum())
+                c["sequences_other"] += int(has_out[sel].sum())
+
+    def table(self):
+        """The known-motif table (one row per motif and class, plus class ``all``)."""
+        rows = []
+        for m in self.motifs:
+            per = {c: self.counts[(m.name, c)] for c in self.classes}
+            total = {key: sum(c[key] for c in per.values()) for key in _COUNTS}
+            groups = list(per.items())
+            if len(self.classes) > 1:
+                groups.append(("all", total))
+            for cls, c in groups:
+                n = c["sequences"]
+                if n == 0:
+                    continue
+                a, b = c["sequences_important"], c["sequences_other"]
+                n_others = total["sequences"] - n
+                with_others = total["with_motif"] - c["with_motif"]
+                p_class = float("nan")
+                if cls != "all" and n_others:
+                    p_class = _fisher_greater(c["with_motif"], n, with_others, n_others)
+                rows.append(
+                    {
+                        "motif": m.name,
+                        "iupac": m.iupac,
+                        "reported_class": m.cls or "",
+                        "class": cls,
+                        "sequences": n,
+                        "with_motif": c["with_motif"],
+                        "occurrences": c["occurrences"],
+                        "in_important": c["in_important"],
+                        "in_other": c["in_other"],
+                        "partial": c["partial"],
+                        "sequences_important": a,
+                        "sequences_other": b,
+                        "p": _fisher_greater(a, n, b, n),
+                        "fraction_with_motif": np.int64(c["with_motif"]) / np.int64(n),
+                        "fraction_with_motif_other_classes": (np.int64(with_others) / np.int64(n_others)) if n_others else float("nan"),
+                        "p_class": p_class,
+                    }
+                )
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return df
+        for col in ("p", "p_class"):
+            q = np.full(len(df), np.nan)
+            ok = df[col].notna().to_numpy()
+            if ok.any():
+                q[ok] = false_discovery_control(df.loc[ok, col].to_numpy(), method="bh")
+            df.insert(df.columns.get_loc(col) + 1, "q" if col == "p" else "q_class", q)
         return df
-    for col in ("p", "p_class"):
-        q = np.full(len(df), np.nan)
-        ok = df[col].notna().to_numpy()
-        if ok.any():
-            q[ok] = false_discovery_control(df.loc[ok, col].to_numpy(), method="bh")
-        df.insert(df.columns.get_loc(col) + 1, "q" if col == "p" else "q_class", q)
-    return df
+
+
+def check_known(ann, classes, motifs):
+    """The known-motif table (one row per motif and class, plus class ``all``) of sequences in memory."""
+    counter = KnownCounter(classes, motifs)
+    counter.add(ann)
+    return counter.table()

@@ -146,7 +146,12 @@ def write_logos(folder, motifs, subtitles):
 
 
 def background_frequencies(codes):
-    counts = np.bincount(codes[codes >= 0], minlength=4).astype(float)
+    return frequencies(np.bincount(codes[codes >= 0], minlength=4))
+
+
+def frequencies(counts):
+    """Letter frequencies A C G U from letter counts (uniform when there are none)."""
+    counts = np.asarray(counts).astype(float)
     if counts.sum() == 0:
         return np.full(4, 0.25)
     return counts / counts.sum()
