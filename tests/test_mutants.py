@@ -353,14 +353,22 @@ def test_model_outputs_that_are_not_probabilities_name_the_record():
     ids = ["a", "b", "c"]
     ok = np.array([[0.5, 0.5], [1.0009, -0.0009], [0.3, 0.7009]])   # within 1e-3
     check_probabilities(ok, "m.onnx", ids)
+    # exactly at the tolerance is still accepted: 1 + 1e-3 == 1.001 and -1e-3 == -0.001 in float64
+    check_probabilities(np.array([[1.001, -0.001]]), "m.onnx", ["a"])
     for bad, rid in (([[0.5, 0.5], [1.002, -0.002], [0.3, 0.7]], "b"),     # below 0 and above 1
                      ([[0.5, 0.5], [0.5, 0.5], [0.3, 0.702]], "c"),        # sums to 1.002
                      ([[0.5, 0.498], [0.5, 0.5], [0.3, 0.7]], "a"),        # sums to 0.998
+                     ([[0.5, 0.5], [1.0015, -0.0008], [0.3, 0.7]], "b"),   # above 1 alone (sum within 1e-3)
+                     ([[0.5, 0.5], [0.5, 0.5], [-0.0015, 1.0008]], "c"),   # below 0 alone
                      ([[0.5, 0.5], [-0.0015, 1.0015], [2.0, -1.0]], "b")):  # the first bad row is named
         with pytest.raises(InputError) as err:
             check_probabilities(np.array(bad), "m.onnx", ids)
         assert err.value.record == rid and err.value.source == "m.onnx"
         assert "not probabilities" in str(err.value)
+    with pytest.raises(InputError) as err:
+        check_probabilities(np.array([[1.002, -0.002]]), "m.onnx", ["a"])
+    assert str(err.value) == ("m.onnx: record 'a': the model's outputs are not probabilities (1.002, -0.002: values "
+                              "outside 0..1, or not summing to 1): not a model made by `rnaloc export-onnx`")
 
 
 def test_non_finite_model_outputs_name_the_record():
@@ -1244,3 +1252,52 @@ def test_embed_records_writes_every_record_in_input_order_with_the_policy(tmp_pa
     with pytest.raises(ValueError, match="long policy"):
         embed_records(_recs("AC"), enc, tmp_path / "x.npz", long="crop")
     assert not (tmp_path / "x.npz").exists()
+
+
+class _CountingPieces:
+    """A k-mer model's fast path without attention: probabilities of whole (cropped) matrices at once."""
+
+    def __init__(self, model, fail=None):
+        self.model, self.fail, self.seen = model, fail, []
+
+    def probabilities(self, mats):
+        if self.fail:
+            raise self.fail
+        self.seen.append([len(m) for m in mats])
+        return np.stack([self.model.run(m[None].astype(np.float32), np.array([len(m)], dtype=np.int64))[0][0]
+                         for m in mats])
+
+
+def test_without_attention_a_kmer_model_counts_every_sequence_in_one_call():
+    model = _FakeModel(max_length=4, tie_class=1)
+    model.pieces = _CountingPieces(_FakeModel())
+    predictor, result = _predict(model, attention=False)
+    assert model.pieces.seen == [[4, 2, 1, 3, 2]]   # input order, cropped to 4
+    assert model.batches == []                        # the graph itself never ran
+    np.testing.assert_array_equal(result.frame["probability_intracellular"], [0.75, 0.5, 0, 1 / np.float32(3), 1])
+    assert result.frame["prediction"].tolist()[:2] == ["intracellular", "intracellular"]
+    assert result.attention is None and predictor.cropped == 1
+    # the same predictor counts the crops of every chunk it predicts
+    predictor.predict_matrices(["long"], [MATS["long"]])
+    assert predictor.cropped == 2
+
+
+@pytest.mark.parametrize("where", ["pieces", "run"])
+def test_an_onnx_runtime_failure_names_the_batch_its_length_and_the_first_record(where):
+    from rnaloc_tools.predict import Predictor
+
+    model = _FakeModel(max_length=4)
+    boom = RuntimeError("out of memory\nsecond line")
+    if where == "pieces":
+        model.pieces = _CountingPieces(_FakeModel(), fail=boom)
+        ids, expected = ["mid", "long", "tie"], "a batch of 3 sequence(s) of up to 4 positions: out of memory"
+    else:
+        def run(x, lengths):
+            raise boom
+        model.run = run
+        # sorted longest first: "long" (cropped to 4) and "mid" make the first batch of 2
+        ids, expected = ["tie", "mid", "long"], "a batch of 2 sequence(s) of up to 4 positions: out of memory"
+    with pytest.raises(InputError) as err:
+        Predictor(model, batch_size=2, source="in.fa").predict_matrices(ids, [MATS[i] for i in ids], attention=False)
+    first = "mid" if where == "pieces" else "long"
+    assert str(err.value) == f"in.fa: record {first!r}: ONNX Runtime failed on {expected}"
