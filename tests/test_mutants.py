@@ -402,7 +402,8 @@ def test_prediction_sink_writes_the_columns_it_was_given_rounded_and_counts(tmp_
     from rnaloc_tools.predict import ChunkResult, PredictionSink
 
     columns = ["id", "rna_type", "prediction", "probability_a", "probability_b"]
-    chunk = pd.DataFrame({"probability_b": [0.12345649, 0.5], "prediction": ["b", "a"], "id": ["s1", "s2"],
+    # ids go out as they came in (the TSV is read with quoting off): no quotes added around 's"2'
+    chunk = pd.DataFrame({"probability_b": [0.12345649, 0.5], "prediction": ["b", "a"], "id": ["s1", 's"2'],
                           "rna_type": ["miRNA", "miRNA"], "probability_a": [0.87654351, 0.5], "extra": [1, 2]})
     with PredictionSink(tmp_path / "p.tsv", columns, comments=False) as sink:
         sink.write(ChunkResult(chunk, None))
@@ -410,7 +411,7 @@ def test_prediction_sink_writes_the_columns_it_was_given_rounded_and_counts(tmp_
     assert (tmp_path / "p.tsv").read_text() == (
         "id\trna_type\tprediction\tprobability_a\tprobability_b\n"
         "s1\tmiRNA\tb\t0.876544\t0.123456\n"
-        "s2\tmiRNA\ta\t0.5\t0.5\n"
+        's"2\tmiRNA\ta\t0.5\t0.5\n'
         "s1\tmiRNA\tb\t0.876544\t0.123456\n")
     assert sink.rows == 3 and sink.counts == {"b": 2, "a": 1}
 
@@ -740,12 +741,30 @@ def test_compare_measures_the_largest_difference_and_checks_shapes():
     assert compare(session, reference, 2, batches=batches) == pytest.approx(0.25)
     assert session.calls == [[2], [4, 1]]
     assert compare(Session(da=-0.5), reference, 2, batches=batches) == pytest.approx(0.5)
-    # the largest over every batch, probabilities and attention alike
+    # the largest over every batch, probabilities and attention alike, wherever it is
     class Late(Session):
         def run(self, names, feeds):
             p, a = super().run(names, feeds)
             return (p + 0.125, a) if len(self.calls) == 2 else (p, a + 0.0625)
+
+    class Early(Session):
+        def run(self, names, feeds):
+            p, a = super().run(names, feeds)
+            return (p + 0.125, a) if len(self.calls) == 1 else (p, a + 0.0625)
+
     assert compare(Late(), reference, 2, batches=batches) == pytest.approx(0.125)
+    assert compare(Early(), reference, 2, batches=batches) == pytest.approx(0.125)
+
+    # seeded: an error that depends on the inputs is measured the same way every time
+    class InputDependent(Session):
+        def run(self, names, feeds):
+            p, a = super().run(names, feeds)
+            return p + 1e-3 * float(np.abs(feeds["embeddings"]).sum()), a
+
+    first = compare(InputDependent(), reference, 2, batches=batches)
+    assert first > 0 and compare(InputDependent(), reference, 2, batches=batches) == first
+    assert compare(InputDependent(), reference, 2, batches=batches, seed=0) == first
+    assert compare(InputDependent(), reference, 2, batches=batches, seed=7) != first
     with pytest.raises(RnalocError, match="ONNX output shapes"):
         compare(Session(extra=1), reference, 2, batches=batches)
 
