@@ -26,6 +26,8 @@
 # with the test files that exercise it. Prints, per module, the mutants killed, survived and the
 # score, and writes the surviving mutants' diffs to $OUT (default bench/out/mutation/<module>.txt).
 # The survivors we accept, each with its reason, are listed in bench/mutation-survivors.md.
+# On a loaded machine the fork per mutant costs 20-30 s of imports before any test runs: the same
+# mutants run in one process with bench/mutation_inproc.py (used for predict, onnx_export, formats).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)

@@ -1301,12 +1301,25 @@ def test_without_attention_a_kmer_model_counts_every_sequence_in_one_call():
     assert predictor.cropped == 2
 
 
-@pytest.mark.parametrize("where", ["pieces", "run"])
-def test_an_onnx_runtime_failure_names_the_batch_its_length_and_the_first_record(where):
+@pytest.mark.parametrize("where", ["pieces", "run", "long"])
+def test_an_onnx_runtime_failure_names_the_batch_its_length_and_the_first_record(where, monkeypatch):
+    import rnaloc_tools.predict as predict
     from rnaloc_tools.predict import Predictor
 
     model = _FakeModel(max_length=4)
     boom = RuntimeError("out of memory\nsecond line")
+    if where == "long":   # a sequence over LONG_NT (3 here) alone through the pieces runner, with attention
+        monkeypatch.setattr(predict, "LONG_NT", 3)
+
+        class Failing:
+            def run(self, mat):
+                raise boom
+        model.pieces = Failing()
+        ids, expected = ["tie", "long", "mid"], "a batch of 1 sequence(s) of up to 4 positions: out of memory"
+        with pytest.raises(InputError) as err:
+            Predictor(model, batch_size=2, source="in.fa").predict_matrices(ids, [MATS[i] for i in ids], attention=True)
+        assert str(err.value) == f"in.fa: record 'long': ONNX Runtime failed on {expected}"
+        return
     if where == "pieces":
         model.pieces = _CountingPieces(_FakeModel(), fail=boom)
         ids, expected = ["mid", "long", "tie"], "a batch of 3 sequence(s) of up to 4 positions: out of memory"
