@@ -339,6 +339,8 @@ def test_sequences_over_long_nt_go_to_the_pieces_runner(monkeypatch):
     assert model.batches == [[3, 2, 2, 1]]             # the others in one batch
     np.testing.assert_allclose(result.frame["probability_intracellular"], [0.6, 0.5, 0, 1 / 3, 1], rtol=1e-6)
     np.testing.assert_allclose(result.attention[0][:, 0], [1 / 15, 2 / 15, 3 / 15, 4 / 15, 5 / 15, 0], rtol=1e-6)
+    # one float32 weight per nucleotide (the attention NPZ's layout), like the batched ones
+    assert [(a.shape, a.dtype) for a in result.attention[:2]] == [((6, 1), np.float32), ((2, 1), np.float32)]
     assert predictor.cropped == 1
     # a model without a pieces runner runs every sequence whole
     plain = _FakeModel(max_length=5)
@@ -371,18 +373,49 @@ def test_model_outputs_that_are_not_probabilities_name_the_record():
                               "outside 0..1, or not summing to 1): not a model made by `rnaloc export-onnx`")
 
 
-def test_non_finite_model_outputs_name_the_record():
-    from rnaloc_tools.errors import InputError
-
+def test_predict_matrices_refuses_non_finite_or_non_probability_outputs_naming_the_record():
     class NaNModel(_FakeModel):
         def run(self, x, lengths):
             p, a = super().run(x, lengths)
-            p[lengths == 3] = np.nan  # "mid"
+            p[lengths == 3, 1] = np.nan  # "mid": one value of its row
             return p, a
 
     with pytest.raises(InputError) as err:
         _predict(NaNModel())
-    assert err.value.record == "mid" and err.value.source == "in.fa" and "non-finite" in str(err.value)
+    assert str(err.value) == "in.fa: record 'mid': the model gave non-finite probabilities (corrupt embeddings?)"
+
+    class OverModel(_FakeModel):
+        def run(self, x, lengths):
+            p, a = super().run(x, lengths)
+            p[lengths == 1] = [1.5, -0.5]  # "short"
+            return p, a
+
+    with pytest.raises(InputError) as err:
+        _predict(OverModel())
+    assert err.value.source == "fake.onnx" and err.value.record == "short" and "not probabilities" in str(err.value)
+
+
+@pytest.mark.parametrize("cap", ["tokens", "pairs"])
+def test_predict_matrices_batches_within_the_token_and_pair_caps(monkeypatch, cap):
+    import rnaloc_tools.model.batching as batching
+    import rnaloc_tools.predict as predict
+
+    model = _FakeModel(max_length=4)
+    if cap == "tokens":   # padded positions per batch <= 6
+        monkeypatch.setattr(predict, "MAX_TOKENS", 6)
+    else:                 # a quadratic model: batch size x length^2 <= 20
+        monkeypatch.setattr(batching, "MAX_PAIRS", 20)
+        model.quadratic = True
+    _predict(model, batch_size=64, attention=False)
+    # lengths 4 (cropped), 3, 2, 2, 1, longest first: [4] alone (2 x 4 = 8 > 6; 2 x 16 > 20), then
+    # [3, 2] (2 x 3 = 6; 2 x 9 = 18), [2, 1]
+    assert model.batches == [[4], [3, 2], [2, 1]]
+    # with the default caps (far above these lengths) one batch
+    monkeypatch.undo()
+    plain = _FakeModel(max_length=4)
+    plain.quadratic = cap == "pairs"
+    _predict(plain, batch_size=64, attention=False)
+    assert plain.batches == [[4, 3, 2, 2, 1]]
 
 
 def test_onehot_sequences_reads_the_bases_back_and_ambiguity_as_n():
