@@ -449,6 +449,24 @@ def test_prediction_sink_writes_the_columns_it_was_given_rounded_and_counts(tmp_
     assert sink.rows == 3 and sink.counts == {"b": 2, "a": 1}
 
 
+def test_prediction_sink_streams_each_rows_attention_under_its_id(tmp_path):
+    import pandas as pd
+
+    from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingStore
+    from rnaloc_tools.predict import ChunkResult, PredictionSink
+
+    meta = {"dim": 1, "rna_type": "miRNA", "classes": ["extracellular", "intracellular"]}
+    frame = pd.DataFrame({"id": ["s1", "s2"], "rna_type": "miRNA", "prediction": ["intracellular", "extracellular"],
+                          "probability_extracellular": [0.25, 0.5], "probability_intracellular": [0.75, 0.5]})
+    weights = [np.array([[0.25], [0.75]], dtype=np.float32), np.array([[1.0]], dtype=np.float32)]
+    columns = ["id", "rna_type", "prediction", "probability_extracellular", "probability_intracellular"]
+    with PredictionSink(tmp_path / "p.tsv", columns, tmp_path / "a.npz", meta, comments=False) as sink:
+        sink.write(ChunkResult(frame, None, weights))
+    store = EmbeddingStore(tmp_path / "a.npz", ATTENTION_FORMAT)
+    assert store.ids == ["s1", "s2"]
+    assert store.get("s1").tolist() == [[0.25], [0.75]] and store.get("s2").tolist() == [[1.0]]
+
+
 def test_trusted_predictor_reads_one_hot_sequences_back_for_the_composition_check():
     # the bundled miRNA model's domain: a 22-nt poly-A has a miRNA's length but no miRNA's composition,
     # which only the sequence can show; a 400-nt sequence is out by its length alone
