@@ -860,6 +860,15 @@ def test_sniff_replays_every_byte_it_read(tmp_path):
         sniff(io.BufferedReader(io.BytesIO(b"\n  \n\n")), "t.txt")
     with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
         sniff(io.BufferedReader(io.BytesIO(b"#only a comment\n")), "t.txt")
+    # the first significant line decides alone: a tab on a later line does not make it a table,
+    # whether the first line is short or longer than the read size
+    for first in (b"ACGU\n", b"A" * (_CHUNK + 5) + b"\n"):
+        with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
+            sniff(io.BufferedReader(io.BytesIO(first + b"x\ty\n")), "t.txt")
+    # a tab in the middle of a header line longer than two reads is found
+    data = b"a" * (_CHUNK - 10) + b"\tid\t" + b"b" * (2 * _CHUNK) + b"\nrow\n"
+    fmt, stream = sniff(io.BufferedReader(io.BytesIO(data)), "t.tsv")
+    assert fmt == "tsv" and stream.read() == data
 
 
 def test_replay_reads_the_head_then_the_rest_in_small_pieces():
@@ -892,6 +901,17 @@ def test_fasta_ids_headers_and_duplicates(tmp_path):
     fa.write_text(">s1\nA\n>s2\nC\n>s1\nG\n>s4\nU\n")
     with pytest.raises(InputError, match=r"record 's1': duplicate id"):
         _fasta_ids(fa)
+
+
+def test_read_fasta_handle_of_no_records_is_empty_input():
+    import io
+
+    from rnaloc_tools.formats.sequences import read_fasta_handle
+
+    with pytest.raises(InputError) as err:
+        list(read_fasta_handle(io.StringIO(""), "x.fa"))
+    assert str(err.value) == "x.fa: empty input: no sequences"
+    assert [(r.id, r.seq) for r in read_fasta_handle(io.StringIO(">a b\nac\n"), "x.fa")] == [("a", "AC")]
 
 
 def test_read_records_names_its_source_and_refuses_binary(tmp_path):
