@@ -726,6 +726,9 @@ def test_export_writes_the_checked_graph_and_its_metadata(tiny_checkpoint, tmp_p
     assert [o.name for o in proto.graph.output] == ["probabilities", "attention"]
     dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
     assert dims == {"embeddings": ["batch", "length", 4], "lengths": ["batch"]}
+    # the outputs are dynamic too (module doc: probabilities (B, C), attention (B, L))
+    outs = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in proto.graph.output}
+    assert outs == {"probabilities": ["batch", 2], "attention": ["batch", "length"]}
     assert proto.opset_import[0].version == 17
     # predict reads it back: the tie class and the crop; its probabilities are the softmax of the head's logits
     model = OnnxModel(out)
