@@ -868,6 +868,11 @@ def test_sniff_replays_every_byte_it_read(tmp_path):
     for first in (b"ACGU\n", b"A" * (_CHUNK + 5) + b"\n"):
         with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
             sniff(io.BufferedReader(io.BytesIO(first + b"x\ty\n")), "t.txt")
+    # a first line without a tab in its first 1 MiB is no header (the sniffer stops reading it there)
+    from rnaloc_tools.formats.sequences import _MAX_FIRST_LINE
+
+    with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
+        sniff(io.BufferedReader(io.BytesIO(b"A" * (_MAX_FIRST_LINE + 10) + b"\tx\n")), "t.txt")
     # a tab in the middle of a header line longer than two reads is found
     data = b"a" * (_CHUNK - 10) + b"\tid\t" + b"b" * (2 * _CHUNK) + b"\nrow\n"
     fmt, stream = sniff(io.BufferedReader(io.BytesIO(data)), "t.tsv")
