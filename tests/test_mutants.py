@@ -868,6 +868,12 @@ def test_sniff_replays_every_byte_it_read(tmp_path):
     for first in (b"ACGU\n", b"A" * (_CHUNK + 5) + b"\n"):
         with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
             sniff(io.BufferedReader(io.BytesIO(first + b"x\ty\n")), "t.txt")
+    # a byte-order mark is one only at the start of the file
+    with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
+        sniff(io.BufferedReader(io.BytesIO(b"#c\n\xef\xbb\xbf>a\nAC\n")), "t.txt")
+    # a long first line that ends the file without a newline or a tab
+    with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
+        sniff(io.BufferedReader(io.BytesIO(b"A" * (_CHUNK + 5))), "t.txt")
     # a first line without a tab in its first 1 MiB is no header (the sniffer stops reading it there)
     from rnaloc_tools.formats.sequences import _MAX_FIRST_LINE
 
@@ -1375,8 +1381,8 @@ def test_without_attention_a_kmer_model_counts_every_sequence_in_one_call():
     np.testing.assert_array_equal(result.frame["probability_intracellular"], [0.75, 0.5, 0, 1 / np.float32(3), 1])
     assert result.frame["prediction"].tolist()[:2] == ["intracellular", "intracellular"]
     assert result.attention is None and predictor.cropped == 1
-    # the same predictor counts the crops of every chunk it predicts
-    predictor.predict_matrices(["long"], [MATS["long"]])
+    # the same predictor counts the crops of every chunk it predicts; no attention unless asked
+    assert predictor.predict_matrices(["long"], [MATS["long"]]).attention is None
     assert predictor.cropped == 2
 
 
