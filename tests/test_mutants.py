@@ -481,6 +481,9 @@ def test_trusted_predictor_reads_one_hot_sequences_back_for_the_composition_chec
     assert frame["in_domain"].tolist() == ["no", "no"]
     assert "composition" in frame["domain_note"][0] and "length 400 nt" in frame["domain_note"][1]
     assert tally.n == 2 and tally.out == 2
+    trusted = TrustedPredictor(Predictor(model), Tally())
+    assert trusted.predict_matrices(["polyA"], mats[:1]).attention is None
+    assert [a.shape for a in trusted.predict_matrices(["polyA"], mats[:1], attention=True).attention] == [(22, 1)]
     # with lengths only (an encoder whose sequence cannot be read back) the poly-A's length is in, its
     # composition unknown
     model.encoder = dict(model.encoder, encoder="other")
@@ -602,6 +605,10 @@ def test_trusted_predictor_flags_a_forced_type_mismatch_and_refuses_it_unforced(
     assert frame["domain_note"][1] == "input rna_type lncRNA predicted with the miRNA model (--force-type)" and frame["domain_note"][0] == ""
     assert frame["confidence"].tolist() == ["high"] * 3
     assert tally.n == 3 and tally.out == 1
+    # attention only when asked, one weight per nucleotide
+    trusted = TrustedPredictor(make_predictor(model), Tally())
+    assert trusted.predict_chunk(records[:1]).attention is None
+    assert [a.shape for a in trusted.predict_chunk(records[:2], attention=True).attention] == [(22, 1), (22, 1)]
     with pytest.raises(InputError) as err:
         TrustedPredictor(make_predictor(model, source="in.tsv"), Tally()).predict_chunk(records)
     assert err.value.record == "l1" and err.value.source == "in.tsv"
