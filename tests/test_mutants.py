@@ -608,7 +608,7 @@ def test_trusted_predictor_flags_a_forced_type_mismatch_and_refuses_it_unforced(
     # attention only when asked, one weight per nucleotide
     trusted = TrustedPredictor(make_predictor(model), Tally())
     assert trusted.predict_chunk(records[:1]).attention is None
-    assert [a.shape for a in trusted.predict_chunk(records[:2], attention=True).attention] == [(22, 1), (22, 1)]
+    assert [a.shape for a in trusted.predict_chunk([records[0], records[2]], attention=True).attention] == [(22, 1), (22, 1)]
     with pytest.raises(InputError) as err:
         TrustedPredictor(make_predictor(model, source="in.tsv"), Tally()).predict_chunk(records)
     assert err.value.record == "l1" and err.value.source == "in.tsv"
