@@ -635,6 +635,10 @@ def test_routed_predictor_keeps_the_input_order_and_every_type_columns():
     np.testing.assert_allclose(frame.loc[[0, 2], circ_cols].sum(axis=1), 1, atol=1e-6)
     # the same sequence, the same row whatever its neighbours
     assert frame.loc[0].drop("id").fillna("-").tolist() == frame.loc[2].drop("id").fillna("-").tolist()
+    # a row of an unknown type names the input and the record
+    with pytest.raises(InputError) as err:
+        routed.predict_chunk(records[:1] + _records(("x1", mir, "mRNA")))
+    assert err.value.source == "in.tsv" and err.value.record == "x1" and "unknown rna_type 'mRNA'" in str(err.value)
     alone = routed.predict_chunk(records[1:2]).frame
     assert alone.loc[0, mir_cols].tolist() == frame.loc[1, mir_cols].tolist()
 
