@@ -10,7 +10,8 @@ that does the imports), sequences/s and the peak RSS of the process (``wait4``);
 then the ratios RSS(largest)/RSS(smallest) of each code and the throughput
 after/before at each size. Then one 2-Mb sequence (real lncRNAs joined) through the
 lncRNA model, before and after: its peak RSS. ``--tool-sizes`` adds ``rnaloc embed``
-(one-hot) and ``rnaloc motifs`` (on an attention file) at those sizes.
+(one-hot) and ``rnaloc motifs`` (on the attention file and predicted classes of the after
+code's ``predict``; with the peak size of its temporary folder, ``tmp_mb``) at those sizes.
 
 The old code holds ~8 KB per sequence, so ``--before-max`` (default 100k) keeps it
 from the 1M files. On 2 shared cores a 1M circRNA run takes 15-35 min: run niced.
@@ -19,6 +20,8 @@ from the 1M files. On 2 shared cores a 1M circRNA run takes 15-35 min: run niced
     python bench/bench_predict_scale.py --types circRNA,lncRNA,miRNA --sizes 10000,100000
     python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 1000,3000   # embed, motifs
     python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 10000,100000 --tools embed
+    nice -n 10 python bench/bench_predict_scale.py --sizes "" --long 0 --tools motifs \
+        --tool-sizes 1000,10000,100000 --before d496383 --before-max 10000   # motifs before/after streaming
 """
 
 import argparse
@@ -66,13 +69,30 @@ embed_records(read_records(fasta), get_encoder("one-hot"), out)
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """,
     "motifs": r"""
-import json, logging, sys, time
+import json, logging, os, sys, tempfile, threading, time
 logging.getLogger("rnaloc").setLevel(logging.WARNING)
 from rnaloc_tools.motifs import Outputs, run_motifs
-fasta, out, attention = sys.argv[1:4]
+fasta, out, attention, predictions = sys.argv[1:5]
+tempfile.tempdir = out + ".tmp"  # the temporary folder's size is sampled: peak temporary disk
+os.makedirs(tempfile.tempdir, exist_ok=True)
+peak, done = [0], threading.Event()
+def sample():
+    while not done.wait(0.5):
+        size = 0
+        for root, _, names in os.walk(tempfile.tempdir):
+            for name in names:
+                try:
+                    size += os.path.getsize(os.path.join(root, name))
+                except OSError:
+                    pass
+        peak[0] = max(peak[0], size)
+threading.Thread(target=sample, daemon=True).start()
 start = time.perf_counter()
-run_motifs([attention], fasta, Outputs(motifs=out, regions=out + ".regions.tsv"))
-print(json.dumps({"seconds": time.perf_counter() - start}))
+run_motifs([attention], fasta, Outputs(motifs=out, regions=out + ".regions.tsv", meme=out + ".meme"),
+           predictions=predictions)
+seconds = time.perf_counter() - start
+done.set()
+print(json.dumps({"seconds": seconds, "tmp_mb": peak[0] / 1e6}))
 """,
 }
 
@@ -121,7 +141,7 @@ def run_measured(code_dir, fasta, rna_type, out, runner=RUNNER, extra=()):
     if proc.returncode != 0:
         tail = stderr.strip().splitlines()[-1:] or ["?"]
         return {"seconds": float("nan"), "rss_mb": usage.ru_maxrss / 1024, "error": tail[0][:200]}
-    return {"seconds": json.loads(stdout.strip().splitlines()[-1])["seconds"], "rss_mb": usage.ru_maxrss / 1024}
+    return dict(json.loads(stdout.strip().splitlines()[-1]), rss_mb=usage.ru_maxrss / 1024)
 
 
 def main():
@@ -175,11 +195,15 @@ def main():
                     if tool not in tools:
                         continue
                     for code, folder in codes.items():
+                        if code == "before" and n > args.before_max:
+                            continue
                         third = attention if tool == "motifs" else types[0]
-                        result = run_measured(folder, fasta, third, tmp / f"{tool}.out", runner)
+                        extra = [tmp / "p.tsv"] if tool == "motifs" else []
+                        result = run_measured(folder, fasta, third, tmp / f"{tool}.out", runner, extra=extra)
                         rows.append({"tool": tool, "rna_type": types[0], "sequences": n, "mean_nt": nt / n,
                                      "code": code, "seconds": result["seconds"], "seq_per_s": n / result["seconds"],
-                                     "peak_rss_mb": result["rss_mb"], "error": result.get("error", "")})
+                                     "peak_rss_mb": result["rss_mb"], "tmp_mb": result.get("tmp_mb", float("nan")),
+                                     "error": result.get("error", "")})
                         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False,
                                                                  float_format=lambda v: f"{v:.4g}"), flush=True)
                 fasta.unlink()

@@ -251,17 +251,17 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
     used unless ``class_from`` says otherwise.
 
     Streams (:mod:`.stream`): the input is analysed ``chunk_nt`` nucleotides at a time
-    (default 2 million), so memory does not grow with the input; the k-mer counts of
+    (default :data:`.stream.CHUNK_NT`, half a million), so memory does not grow with the input; the k-mer counts of
     k > 10 and the sequences' letters go to a temporary folder in ``tmp_dir`` (default
     ``$TMPDIR``). The outputs are those :func:`find_motifs` gives on the same input.
     """
     import tempfile
 
-    from ..embed import DEFAULT_CHUNK_NT, DEFAULT_CHUNK_RECORDS
+    from ..embed import DEFAULT_CHUNK_RECORDS
     from ..fileio import display_name
     from ..formats import read_records
     from .inputs import assign_classes, check_class_source, check_pairing, read_attention
-    from .stream import SequenceIndex, StoreSequences, stream_motifs
+    from .stream import CHUNK_NT, SequenceIndex, StoreSequences, stream_motifs
 
     params = params or Params()
     params.check()
@@ -284,9 +284,9 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
             # the whole file is read (and checked) before the model runs on the spooled copy
             index = SequenceIndex(read_records(sequences_path, source=seq_source), spool)
             attention_paths = [os.path.join(tmp, "attention.npz")]
-            options = dict(predict_options or {}, **({"max_nt": chunk_nt} if chunk_nt else {}))
             try:
-                frame, extra_meta = predict_attention(index.records(), model, rna_type, attention_paths[0], **options)
+                frame, extra_meta = predict_attention(index.records(), model, rna_type, attention_paths[0],
+                                                      **(predict_options or {}))
             except BaseException:
                 index.close()
                 raise
@@ -309,7 +309,7 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
             del ids
             log.info("classes from %s; RNA type %s", class_source, rna_type or "unknown")
             _check_background(params, classes)
-            source = StoreSequences(store, index, meta, cls_of, chunk_nt or DEFAULT_CHUNK_NT, DEFAULT_CHUNK_RECORDS)
+            source = StoreSequences(store, index, meta, cls_of, chunk_nt or CHUNK_NT, DEFAULT_CHUNK_RECORDS)
             del cls_of
             found = stream_motifs(source, classes, params, known_motifs, rna_type, tmp, REGION_COLUMNS, _format)
         finally:

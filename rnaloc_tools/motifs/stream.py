@@ -54,6 +54,8 @@ from .known import KnownCounter
 
 log = logging.getLogger("rnaloc")
 
+#: Nucleotides analysed at a time by default (about 120 bytes each while a chunk is analysed).
+CHUNK_NT = 500_000
 #: Groups collected beyond the motifs still wanted, per class, in one sites pass.
 EXTRA_GROUPS = 3
 
