@@ -139,6 +139,7 @@ class StoreSequences:
                 att = self.store.get(rid, np.float32)[:, 0]
                 att = att[: seen_positions(len(att), self.meta)]
                 out.append(Sequence(rid, self.index.read(rid, len(att)), att, self.cls[i]))
+            self.store.release()  # the mapped pages read for this chunk leave the process's memory
             yield out
 
 
@@ -244,6 +245,16 @@ def stream_motifs(source, classes, params, known_motifs, rna_type, tmp, regions_
                         frequencies(letters), n_tests, n_seq, n_regions)
 
 
+#: k-mers tested at a time (the hypergeometric test's arrays are a few times this many floats).
+_TEST_ROWS = 1 << 17
+
+
+def _slices(pieces):
+    for codes, table in pieces:
+        for start in range(0, len(codes), _TEST_ROWS):
+            yield codes[start : start + _TEST_ROWS], table[start : start + _TEST_ROWS]
+
+
 #: A test row kept on disk between the tests and the selection of the k-mers to merge.
 _ROW = np.dtype([("k", "i1"), ("ci", "i2"), ("code", "i8"), ("a", "i8"), ("b", "i8"), ("p", "f8")])
 #: Rows read back at a time.
@@ -265,7 +276,7 @@ def _test(counts, ks, present, n_per_class, params, rest, tmp):
     spill = os.path.join(tmp, "tests.bin")
     with open(spill, "wb") as out:
         for k in ks:
-            for codes, table in counts.counts(k):
+            for codes, table in _slices(counts.counts(k)):
                 region = table[:, 0::2] if rest else table
                 region_all = region.sum(axis=1)
                 for ci, (n_fg, n_bg) in enumerate(sizes):
