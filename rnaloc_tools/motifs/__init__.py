@@ -9,8 +9,9 @@ file and sequence logos; known localization motifs are checked by IUPAC
 matching. See :mod:`.discover` for the method and :mod:`.known` for the
 known motifs.
 
-Python users call :func:`run_motifs` (files in, files out) or
-:func:`find_motifs` (sequences with attention in, tables out).
+Python users call :func:`run_motifs` (files in, files out; it streams, in
+bounded memory: :mod:`.stream`) or :func:`find_motifs` (sequences with
+attention in, tables out; everything in memory, the same results).
 """
 
 import logging
@@ -74,7 +75,7 @@ REGION_COLUMNS = ["id", "start", "end", "class", "mean_attention", "max_attentio
 class MotifResult:
     motifs: list  # discover.Motif
     table: pd.DataFrame  # motifs.tsv
-    tested: pd.DataFrame  # every k-mer tested (run_motifs: those with p <= alpha, the only ones that can be significant)
+    tested: pd.DataFrame  # every k-mer tested (run_motifs: the significant ones merging looks at, see stream._test)
     known: pd.DataFrame  # known_motifs.tsv
     regions: pd.DataFrame  # regions.tsv
     background: object  # letter frequencies A C G U
@@ -302,8 +303,9 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
 
                 raise InputError(seq_source, "empty input: no sequences")
             meta = dict(store.meta, **(extra_meta or {}))
-            check_pairing(store, index.row, index.length, seq_source, meta)
             ids = store.ids
+            index.use_order(ids, store.position)
+            check_pairing(store, index.ids, index.length, seq_source, meta)
             rna_type, classes, class_source, cls_of = assign_classes(
                 meta, ids, index.label_of(ids), set(index.rna_types), predictions, class_from, seq_source)
             del ids
