@@ -143,9 +143,17 @@ class OnnxModel:
         """(B, L, D) float32, (B,) int64 -> probabilities (B, C), attention (B, L)."""
         return self.session.run(["probabilities", "attention"], {"embeddings": x, "lengths": lengths})
 
-    def make_session(self, model_bytes):
-        """An ONNX Runtime session of another graph with this model's options and providers."""
-        return self._ort.InferenceSession(model_bytes, self._options, providers=self._providers)
+    def make_session(self, model_bytes, single_thread=False):
+        """An ONNX Runtime session of another graph with this model's options and providers
+        (``single_thread``: one intra-op thread, so how a batch's rows are shared between threads
+        cannot change a row's result)."""
+        options = self._options
+        if single_thread:
+            options = self._ort.SessionOptions()
+            for name in ("graph_optimization_level", "log_severity_level", "enable_mem_pattern"):
+                setattr(options, name, getattr(self._options, name))
+            options.intra_op_num_threads = 1
+        return self._ort.InferenceSession(model_bytes, options, providers=self._providers)
 
     @property
     def pieces(self):
@@ -268,7 +276,15 @@ class Predictor:
         probs = np.zeros((len(ids), len(model.classes)), dtype=np.float32)
         weights = [None] * len(ids) if attention else None
         batched = np.arange(len(ids))
-        if len(ids) and used.max() > LONG_NT and model.pieces is not None:
+        if len(ids) and not attention and model.pieces is not None:
+            # a k-mer model without attention: its frequencies counted here, its own graph from them on
+            # (the same probabilities; the graph's window tables cost ~4^ceil(kmax/2) values per nucleotide)
+            try:
+                probs[:] = model.pieces.probabilities([m[:n] for m, n in zip(mats, used)])
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own types
+                raise self._failure(exc, len(ids), used.max(), ids[0]) from None
+            batched = batched[:0]
+        elif len(ids) and used.max() > LONG_NT and model.pieces is not None:
             # a k-mer model takes a very long sequence in pieces: memory bounded by the piece, same result
             for i in np.flatnonzero(used > LONG_NT):
                 try:

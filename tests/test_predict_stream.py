@@ -54,7 +54,10 @@ def _rows(path):
     return {line.split("\t", 1)[0]: line for line in lines[1:]}
 
 
-def test_a_prediction_is_the_same_alone_in_a_small_file_and_deep_in_a_large_one(cli, circ, tmp_path):
+@pytest.mark.parametrize("attention", [True, False])
+def test_a_prediction_is_the_same_alone_in_a_small_file_and_deep_in_a_large_one(cli, circ, tmp_path, attention):
+    """With attention the whole graph runs on padded batches (float sums in another order: within
+    1.5e-6); without, the frequencies are counted outside the graph and the rows are identical."""
     target = circ[7]
     rng = np.random.default_rng(3)
     # a large file: 4000 resampled sequences (new ids), the target at position 3600; a chunk budget of
@@ -65,22 +68,30 @@ def test_a_prediction_is_the_same_alone_in_a_small_file_and_deep_in_a_large_one(
     files = {"alone": [target], "small": circ[:12], "large": large}
     nt = sum(len(r.seq) for r in large)
     assert nt > 100 * 20000  # the large file spans many chunks
-    rows, attention = {}, {}
+    rows, weights = {}, {}
     for name, records in files.items():
         fasta = _fasta(tmp_path / f"{name}.fa", records)
         out, att = tmp_path / f"{name}.tsv", tmp_path / f"{name}.npz"
-        result = cli("predict", fasta, "--rna-type", "circRNA", "--chunk-nt", 20000, "-o", out, "--attention", att)
+        result = cli("predict", fasta, "--rna-type", "circRNA", "--chunk-nt", 20000, "-o", out,
+                     *(["--attention", att] if attention else []))
         assert result.exit_code == 0, result.stderr
         rows[name] = _rows(out)
+        assert list(rows[name]) == [r.id for r in records]
+        if not attention:
+            continue
         store = EmbeddingStore(att, ATTENTION_FORMAT)
         assert store.ids == [r.id for r in records]  # input order, across chunks
-        attention[name] = store.get(target.id)
-        assert list(rows[name]) == [r.id for r in records]
+        weights[name] = store.get(target.id)
     for name in ("small", "large"):
-        _same_rows({target.id: rows["alone"][target.id]}, {target.id: rows[name][target.id]})
+        if attention:
+            _same_rows({target.id: rows["alone"][target.id]}, {target.id: rows[name][target.id]})
+        else:
+            assert rows[name][target.id] == rows["alone"][target.id]
+    if not attention:
+        return
     # attention: the same up to float rounding (a batch's padding changes the order of sums in the graph)
-    np.testing.assert_allclose(attention["alone"], attention["small"], rtol=1e-5, atol=1e-9)
-    np.testing.assert_allclose(attention["alone"], attention["large"], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(weights["alone"], weights["small"], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(weights["alone"], weights["large"], rtol=1e-5, atol=1e-9)
 
 
 def test_chunk_budget_does_not_change_any_row(cli, circ, tmp_path):
@@ -227,6 +238,60 @@ def test_a_long_sequence_in_pieces_equals_the_whole_graph(rna_type, tmp_path):
     assert float(row[f"probability_{model.classes[0]}"]) == pytest.approx(float(p[0, 0]), abs=5e-7)
     stored = EmbeddingStore(tmp_path / "a.npz", ATTENTION_FORMAT).get("long")[:, 0]
     np.testing.assert_allclose(stored, a[0], rtol=1e-5, atol=1e-9)
+
+
+def test_batched_kmer_frequencies_equal_the_graphs():
+    """Many sequences counted together (keys built k by k, windows kept inside their own sequence)
+    give each sequence's frequencies as the graph's own torch code computes them alone."""
+    import torch
+
+    from rnaloc_tools.encoders.onehot import one_hot
+    from rnaloc_tools.model import kmer
+    from rnaloc_tools.model.kmer_pieces import batch_frequencies
+
+    rng = np.random.default_rng(8)
+    pure = ["".join(rng.choice(list("ACGU"), n)) for n in (1, 2, 6, 7, 8, 50, 999, 3001)]
+    iupac = ["NNNN", "ACGUNRYACGU" * 20, "".join(rng.choice(list("ACGUNRYSWKMBDHV"), 700))]
+    seqs = pure + iupac + pure[::-1]
+    mats = [one_hot(s).astype(np.float16) for s in seqs]  # as predict embeds them
+
+    def graph(x):
+        xt = torch.from_numpy(np.asarray(x, dtype=np.float32))[None]
+        counts, _ = kmer.kmer_counts(xt, 1, 7)
+        return torch.cat([c / max(len(x) - (k - 1), 1) for k, c in zip(range(1, 8), counts)], 1)[0].numpy()
+
+    got = batch_frequencies(mats, 1, 7)
+    assert got.shape == (len(seqs), kmer.n_features(1, 7)) and got.dtype == np.float32
+    for i, (seq, x) in enumerate(zip(seqs, mats)):
+        if seq in iupac:  # the graph multiplies fractions in float32, this count in float64
+            np.testing.assert_allclose(got[i], graph(x), rtol=1e-6, atol=1e-9)
+        else:
+            np.testing.assert_array_equal(got[i], graph(x))
+    np.testing.assert_array_equal(batch_frequencies(mats[2:5], 3, 5), got[2:5, 4 + 16 : 4 + 16 + 64 + 256 + 1024])
+
+
+@pytest.mark.parametrize("rna_type", ["miRNA", "circRNA", "lncRNA"])
+def test_without_attention_a_kmer_model_runs_from_counted_frequencies(rna_type, datasets, monkeypatch):
+    """No attention asked: the frequencies are counted outside the graph (the graph's window tables
+    are never built), with the whole graph's probabilities, and a row is bitwise the same alone
+    or among others."""
+    from rnaloc_tools.predict import load_model, make_predictor
+
+    with gzip.open(datasets / rna_type / "train.tsv.gz", "rt") as fh:
+        seqs = pd.read_csv(fh, sep="\t", usecols=["sequence"], dtype=str, nrows=40)["sequence"].tolist()
+    records = [Record(f"s{i}", s.upper().replace("T", "U")) for i, s in enumerate(seqs)]
+    records += [Record("n", "ACGNNRYU" * 9), Record("one", "A"), Record("two", "GU")]
+    model = load_model(rna_type=rna_type)
+    assert model.pieces is not None
+    predictor = make_predictor(model)
+    whole = predictor.predict_chunk(records, attention=True).probs  # the whole graph, padded batches
+    monkeypatch.setattr(model, "run", lambda *a: pytest.fail("the whole graph ran without attention"))
+    fast = predictor.predict_chunk(records).probs
+    # the whole graph sums window products in float32 and its batches change a product's last bit
+    np.testing.assert_allclose(fast, whole, rtol=0, atol=3e-7)
+    alone = np.concatenate([predictor.predict_chunk([r]).probs for r in records])
+    np.testing.assert_array_equal(fast, alone)
+    np.testing.assert_array_equal(predictor.predict_chunk(records[::-1]).probs, fast[::-1])
 
 
 def test_a_model_whose_graph_cannot_be_cut_runs_whole(monkeypatch):

@@ -37,6 +37,9 @@ log = logging.getLogger("rnaloc")
 
 #: Window starts per piece: a piece of a kmax-7 model holds ~32k x 256 float64 table values (64 MB).
 PIECE = 32768
+#: Counts (sequences x 4^kmax) and nucleotides per batch of :meth:`KmerPieces.probabilities`.
+BATCH_COUNTS = 1 << 21
+BATCH_NT = 1 << 18
 #: Attention of the pieces path vs the whole graph, checked when the model is loaded.
 CHECK_ATOL = 1e-6
 
@@ -56,9 +59,10 @@ def kmer_counts(x, kmin, kmax, piece=PIECE, block=256):
     counts = [np.zeros(4**k) for k in range(kmin, kmax + 1)]
     for start in range(0, length, piece):
         stop = min(length, start + piece)
-        seg = np.asarray(x[start : min(length, stop + kmax - 1)], dtype=np.float64)
-        codes = seg.argmax(1).astype(np.int64)
-        ambiguous = np.concatenate([[0], np.cumsum(seg.max(1) != 1)])  # ambiguous bases before each position
+        seg = np.asarray(x[start : min(length, stop + kmax - 1)])
+        codes, impure = _bases(seg)
+        seg = seg.astype(np.float64)
+        ambiguous = np.concatenate([[0], np.cumsum(impure)])  # ambiguous bases before each position
         for j, k in enumerate(range(kmin, kmax + 1)):
             m = min(stop - start, len(seg) - k + 1)  # window starts of this piece that end inside the sequence
             if m <= 0:
@@ -75,6 +79,66 @@ def kmer_counts(x, kmin, kmax, piece=PIECE, block=256):
                     prod = (prod[:, :, None] * seg[starts + i][:, None, :]).reshape(len(starts), -1)
                 counts[j] += prod.sum(0)
     return np.concatenate(counts)
+
+
+def batch_frequencies(mats, kmin, kmax, block=256):
+    """The model's frequencies (N, F) float32 of several one-hot sequences (L_i, 4), counted together.
+
+    The same counts as :func:`kmer_counts` (so the same frequencies, divided as the
+    graph divides them), for a batch at once: the sequences are laid end to end and
+    each window start gets the key sequence * 4^k + code, built from the key of
+    length k - 1 (one step per k); a window counts when it ends inside its sequence.
+    Memory is a few int64 values per nucleotide plus (N, 4^kmax) counts: callers
+    bound both.
+    """
+    lengths = np.array([len(m) for m in mats], dtype=np.int64)
+    n_seq, total = len(mats), int(lengths.sum())
+    x = np.concatenate(mats) if total else np.zeros((0, 4), dtype=np.float32)
+    codes, impure = _bases(x)
+    codes = np.concatenate([codes, np.zeros(kmax, dtype=np.int64)])
+    ends = np.repeat(np.cumsum(lengths), lengths)  # where each position's sequence ends
+    room = ends - np.arange(total)  # nucleotides from each position to the end of its sequence
+    clean = room
+    if impure.any():  # nucleotides from each position to the first ambiguous one (or the end)
+        stops = np.flatnonzero(impure)
+        after = np.searchsorted(stops, np.arange(total))
+        first = np.append(stops, total)[after]
+        clean = np.minimum(first, ends) - np.arange(total)
+    key = np.repeat(np.arange(n_seq, dtype=np.int64), lengths)
+    parts = []
+    for k in range(1, kmax + 1):
+        key = key * 4 + codes[k - 1 : k - 1 + total]  # sequence * 4^k + the code of the window starting here
+        if k < kmin:
+            continue
+        counts = np.bincount(key[clean >= k], minlength=n_seq * 4**k).reshape(n_seq, 4**k)
+        mixed = np.flatnonzero((room >= k) & (clean < k))
+        if len(mixed):  # windows touching an ambiguity code: the product of their one-hot rows
+            counts = counts.astype(np.float64)
+            for first in range(0, len(mixed), block):
+                starts = mixed[first : first + block]
+                prod = np.asarray(x[starts], dtype=np.float64)  # (B, 4)
+                for i in range(1, k):
+                    prod = (prod[:, :, None] * np.asarray(x[starts + i], dtype=np.float64)[:, None, :]
+                            ).reshape(len(starts), -1)
+                seqs, first_rows = np.unique(key[starts] >> (2 * k), return_index=True)  # starts are sorted
+                counts[seqs] += np.add.reduceat(prod, first_rows, axis=0)
+        windows = np.maximum(lengths - (k - 1), 1).astype(np.float32)[:, None]
+        parts.append(counts.astype(np.float32) / windows)  # integer counts < 2^24: exact in float32
+    return np.concatenate(parts, 1)
+
+
+def _bases(x):
+    """Each row's base (0-3 for A, C, G, U) and whether it is ambiguous: not exactly one of the four
+    one-hot rows (an IUPAC code's fractions, or anything else)."""
+    x = np.asarray(x)
+    if x.dtype == np.float16 and x.ndim == 2 and x.shape[1] == 4:  # a row is 8 bytes: look it up as one integer
+        rows = np.eye(4, dtype=np.float16).view(np.uint64)[:, 0]
+        order = np.argsort(rows)
+        keys = np.ascontiguousarray(x).view(np.uint64)[:, 0]
+        at = np.minimum(np.searchsorted(rows[order], keys), 3)
+        return order[at].astype(np.int64), rows[order][at] != keys
+    match = (x[:, None, :] == np.eye(4, dtype=x.dtype)).all(-1)  # (L, 4)
+    return match.argmax(1).astype(np.int64), ~match.any(1)
 
 
 def frequencies(x, kmin, kmax, piece=PIECE):
@@ -150,7 +214,9 @@ class KmerPieces:
         if freqs_name is None or not scores:
             raise ValueError("the frequency or importance tensor was not found")
         extract = utils.Extractor(proto)
-        probs_session = make_session(extract.extract_model([freqs_name, "lengths"], ["probabilities"]).SerializeToString())
+        # one thread: a small product, and a row's last bit must not depend on how rows are shared out
+        probs_session = make_session(extract.extract_model([freqs_name, "lengths"], ["probabilities"]).SerializeToString(),
+                                     single_thread=True)
         reasons = []
         for score_name in scores:
             score_model = extract.extract_model(["embeddings", "lengths", freqs_name], [score_name])
@@ -175,6 +241,53 @@ class KmerPieces:
         if not np.array_equal(probs, p[0]) or not np.allclose(attention, a[0], rtol=0, atol=CHECK_ATOL):
             raise ValueError(f"the pieces path differs from the whole graph (probabilities by "
                              f"{float(np.abs(probs - p[0]).max()):.2g}, attention by {float(np.abs(attention - a[0]).max()):.2g})")
+        # the batched counts (:meth:`probabilities`): sequences shorter than kmax, one, and over a piece
+        seqs = [x, x[:1], x[: self.kmax - 1], x[:20], x[:64]]
+        batched = self.probabilities(seqs, piece=64)
+        whole = np.concatenate([whole_session.run(["probabilities"], {"embeddings": s[None],
+                                                                      "lengths": np.array([len(s)], dtype=np.int64)})[0]
+                                for s in seqs])
+        if not np.allclose(batched, whole, rtol=0, atol=CHECK_ATOL):
+            raise ValueError(f"the batched frequencies path differs from the whole graph (probabilities by "
+                             f"{float(np.abs(batched - whole).max()):.2g})")
+
+    def probabilities(self, mats, piece=None):
+        """Probabilities (N, C) float32 of one-hot sequences (L_i, 4): their frequencies counted here
+        (:func:`batch_frequencies`; a sequence over a piece by :func:`frequencies`, in pieces) and the
+        model's own graph from the frequencies on. No attention: the fast path of a prediction
+        without it. Batches hold at most :data:`BATCH_COUNTS` counts and :data:`BATCH_NT` nucleotides."""
+        piece = piece or self.piece
+        lengths = np.array([len(m) for m in mats], dtype=np.int64)
+        probs = [None] * len(mats)
+        rows = max(1, BATCH_COUNTS // 4**self.kmax)
+        batch, nt = [], 0
+        for i in range(len(mats) + 1):
+            last = i == len(mats)
+            if batch and (last or len(batch) == rows or nt + lengths[i] > BATCH_NT or lengths[i] > piece):
+                freqs = batch_frequencies([mats[j] for j in batch], self.kmin, self.kmax)
+                self._probabilities(freqs, lengths[batch], batch, probs)
+                batch, nt = [], 0
+            if last:
+                break
+            if lengths[i] > piece:  # one very long sequence: counted piece by piece
+                self._probabilities(frequencies(mats[i], self.kmin, self.kmax, piece), lengths[i : i + 1],
+                                    [i], probs)
+            else:
+                batch.append(i)
+                nt += int(lengths[i])
+        return np.stack(probs) if probs else np.zeros((0, 0), dtype=np.float32)
+
+    def _probabilities(self, freqs, lengths, rows, out):
+        # ONNX Runtime's matrix product takes rows in blocks of 4 and a short last block another way,
+        # which can change its last bit: padded to whole blocks, a row's result does not depend on
+        # how many others share its batch (measured bitwise, alone vs in batches of 2..300)
+        pad = -len(freqs) % 4
+        if pad:
+            freqs = np.concatenate([freqs, np.repeat(freqs[:1], pad, 0)])
+            lengths = np.concatenate([lengths, np.repeat(lengths[:1], pad)])
+        (p,) = self.probs_session.run(["probabilities"], {self.freqs_name: freqs, "lengths": lengths})
+        for row, i in enumerate(rows):
+            out[i] = p[row]
 
     def run(self, x, piece=None):
         """x (L, 4) one-hot (any float dtype) -> probabilities (C,) float32, attention (L,) float32."""
