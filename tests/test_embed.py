@@ -290,3 +290,42 @@ def test_batches_respect_the_budget_and_limit_padding():
     assert [len(b) for b in pack_batches(dense, 4096, extra_tokens=2)][:3] == [4, 4, 4]
     # a piece longer than the budget gets a batch of its own
     assert [len(b) for b in pack_batches([SimpleNamespace(seq="A" * 50)] * 2, 40)] == [1, 1]
+
+
+def test_a_chunk_is_one_buffer_with_the_values_of_each_matrix_cast(tiny_rnafm, monkeypatch):
+    """embed_chunk writes every record's matrix into one buffer of the chunk (freed whole, not as
+    thousands of blocks of different sizes that fragment the heap), each value as casting that
+    record's own float32 matrix gives it, with --long truncate and windows; a CPU RNA-FM fixes
+    glibc's mmap threshold (torch's activations are given back, not kept in the heap)."""
+    from rnaloc_tools import devices
+    from rnaloc_tools.embed import embed_chunk
+    from rnaloc_tools.seqs import Record
+
+    calls = []
+    monkeypatch.setattr(devices, "fixed_mmap_threshold", lambda: calls.append(1) or True)
+    import rnaloc_tools.encoders.rnafm as rnafm
+
+    monkeypatch.setattr(rnafm, "fixed_mmap_threshold", devices.fixed_mmap_threshold)
+    encoder = RnaFmEncoder(tiny_rnafm, device="cpu", precision="fp32")
+    assert calls == [1]
+    rng = np.random.default_rng(4)
+    block = [Record(f"s{i}", _random_seq(rng, n)) for i, n in enumerate([5, 900, 1500, 37, 2500])]
+    for long in ("truncate", "windows"):
+        whole = embed_chunk(block, encoder, long=long)
+        halves = embed_chunk(block, encoder, long=long, dtype=np.float16)
+        for rec, a, b in zip(block, whole, halves):
+            assert a.dtype == np.float32 and b.dtype == np.float16
+            assert len(b) == (len(rec.seq) if long == "windows" else min(len(rec.seq), encoder.max_len))
+            np.testing.assert_array_equal(b, a.astype(np.float16))
+        assert halves[0].base is not None and all(m.base is halves[0].base for m in halves[1:])
+    assert devices.fixed_mmap_threshold.__name__ == "<lambda>"
+
+
+def test_the_mmap_threshold_is_fixed_where_the_c_library_is_glibc():
+    import platform
+
+    from rnaloc_tools.devices import fixed_mmap_threshold
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip(f"not glibc ({platform.libc_ver()})")
+    assert fixed_mmap_threshold() is True
