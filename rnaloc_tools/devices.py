@@ -19,27 +19,3 @@ def resolve_device(device):
     if device not in ("cpu", "cuda"):
         raise RnalocError(f"unknown device {device!r} (use auto, cpu or cuda)")
     return device
-
-
-#: Blocks of this many bytes and more are always mapped and unmapped (see :func:`fixed_mmap_threshold`).
-MMAP_THRESHOLD = 64 << 10
-
-
-def fixed_mmap_threshold(threshold=MMAP_THRESHOLD):
-    """Fix glibc's mmap threshold for this process: blocks of ``threshold`` bytes and more are then
-    always mapped and given back when freed, never kept in the heap.
-
-    By default glibc raises the threshold each time such a block is freed (up to 32 MB); after that
-    torch's activations on the CPU, of a new size in almost every batch, come from the heap, which
-    fragments and keeps what is freed, so RSS grew with the input: a tiny RNA-FM embedding 4,000
-    circRNAs in 250-kb chunks peaked at 369 -> 474 MB and still rising; with the threshold fixed,
-    367 -> 411 MB, flat after 2,750. Returns whether it was set (not on a C library without mallopt).
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_mmap_threshold = -3  # glibc's M_MMAP_THRESHOLD
-    return bool(mallopt(m_mmap_threshold, int(threshold)))

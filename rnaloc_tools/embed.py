@@ -173,22 +173,16 @@ def embed_chunk(block, encoder, *, long="truncate", toks_per_batch=None, overlap
             spans = window_spans(n, max_len, overlap)
             windowed[k] = []
             pieces.extend(_Piece(k, s, e, rec.seq[s:e]) for s, e in spans)
-    # one buffer for the whole chunk, each record's matrix a view of it: not thousands of matrices of
-    # different sizes allocated and freed chunk after chunk, which fragment the heap (see
-    # devices.fixed_mmap_threshold for the rest of that story); one large block is given back whole
-    rows = [len(rec.seq) if (max_len is None or len(rec.seq) <= max_len or long == "windows") else max_len
-            for rec in block]
-    offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-    buffer = np.empty((int(offsets[-1]), int(encoder.dim)), dtype=dtype or np.float32)
-    out = [buffer[offsets[k] : offsets[k + 1]] for k in range(len(block))]
+    out = [None] * len(block)
     for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens):
         for piece, mat in zip(batch, encoder.embed([p.seq for p in batch])):
             if piece.rid in windowed:
                 windowed[piece.rid].append((piece.start, piece.end, mat))
             else:
-                out[piece.rid][...] = mat  # cast to ``dtype`` as astype would
+                out[piece.rid] = mat if dtype is None else mat.astype(dtype)
     for k, parts in windowed.items():
-        out[k][...] = merge_windows(len(block[k].seq), parts)
+        merged = merge_windows(len(block[k].seq), parts)
+        out[k] = merged if dtype is None else merged.astype(dtype)
     return out
 
 
@@ -210,9 +204,7 @@ def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=N
     bar = progress(desc=f"embed ({encoder.name})", unit="seq")
     with EmbeddingWriter(output, meta) as writer:
         for block in chunk_records(records, chunk_nt(encoder, max_nt)):
-            # in the writer's dtype (float16) at once: the same values, half the chunk's memory
-            mats = embed_chunk(block, encoder, long=long, toks_per_batch=toks_per_batch, overlap=overlap, stats=stats,
-                               dtype=writer.dtype)
+            mats = embed_chunk(block, encoder, long=long, toks_per_batch=toks_per_batch, overlap=overlap, stats=stats)
             for rec, mat in zip(block, mats):
                 writer.add(rec.id, mat)
             bar.update(len(block))

@@ -52,7 +52,7 @@ import zipfile
 
 import numpy as np
 
-from ..devices import fixed_mmap_threshold, resolve_device
+from ..devices import resolve_device
 from ..errors import RnalocError
 from ..fileio import file_sha256
 from ..seqs import ALPHABET
@@ -399,8 +399,6 @@ class RnaFmEncoder(Encoder):
         if threads:
             torch.set_num_threads(int(threads))
         self.device = resolve_device(device)
-        if self.device == "cpu":  # activations of a new size every batch must not pile up in the heap
-            fixed_mmap_threshold()
         self.precision = resolve_precision(precision, self.device)
         self.default_toks_per_batch = DEFAULT_TOKS_PER_BATCH[self.device]
         model, alphabet, self.weights_info = load_weights(weights)
