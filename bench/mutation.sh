@@ -19,7 +19,8 @@
 # recorded as a "timeout", although the unmutated tests pass; JOBS (default 1) the parallel mutants;
 # PYTEST_K a pytest -k expression to leave out tests that fail unmutated (mutmut refuses to start
 # when the clean run fails: "failed to collect stats. runner returned 1"; MUTMUT_DEBUG=true shows why);
-# KEEP=1 keeps the scratch copy.
+# KEEP=1 keeps the scratch copy; MUTANTS=FILE runs exactly the mutants named in FILE (one
+# mutmut name a line, e.g. the survivors of a BEFORE run, to rerun them with new tests: AFTER).
 #
 # Each module runs in a scratch copy of the repository (mutmut writes a mutants/ folder there),
 # with the test files that exercise it. Prints, per module, the mutants killed, survived and the
@@ -58,6 +59,7 @@ for spec in "${MODULES[@]}"; do
     IFS=, read -ra fs <<< "$funcs"
     for f in "${fs[@]}"; do globs+=("${dotted}.x*${f}__mutmut_*"); done
   fi
+  if [ -n "${MUTANTS:-}" ]; then mapfile -t globs < <(grep -v '^ *$' "$MUTANTS"); fi
   scratch=$(mktemp -d)
   git -C "$REPO" ls-files -z | (cd "$REPO" && xargs -0 cp -a --parents -t "$scratch")
   {

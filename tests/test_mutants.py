@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rnaloc_tools.embed import merge_windows, window_spans
+from rnaloc_tools.errors import InputError, RnalocError
 from rnaloc_tools.fileio import atomic_output, atomic_path, same_file
 from rnaloc_tools.model.metrics import (
     calibration_bins,
@@ -210,3 +211,1036 @@ def test_same_file_by_name_by_link_and_not_for_distinct_files(tmp_path):
     assert same_file(tmp_path / "soft.txt", a)
     assert not same_file(a, b)                      # same content, different files
     assert not same_file(tmp_path / "missing1", tmp_path / "missing2")
+
+
+# --------------------------------------------------------------------------- predict.py (bench/mutation.sh)
+#
+# A stand-in for OnnxModel whose "network" is known, so every expected value below follows from
+# the inputs by hand: p(second class) = the mean of column 0 over the positions the model is given,
+# attention = column 1 over those positions, divided by its sum.
+
+
+class _FakeModel:
+    rna_type = "miRNA"
+    path = name = "fake.onnx"
+    quadratic = False
+    encoder = {"encoder": "one-hot", "dim": 2}
+    meta = {}
+
+    def __init__(self, classes=("extracellular", "intracellular"), max_length=None, tie_class=0, pieces=None):
+        self.classes, self.max_length, self.tie_class, self.pieces = classes, max_length, tie_class, pieces
+        self.dim = 2
+        self.batches = []  # the lengths of every run
+
+    def run(self, x, lengths):
+        self.batches.append(lengths.tolist())
+        assert x.dtype == np.float32 and lengths.dtype == np.int64 and x.shape[1] == lengths.max()
+        p1 = np.array([x[b, :n, 0].mean() for b, n in enumerate(lengths)], dtype=np.float32)
+        att = np.zeros(x.shape[:2], dtype=np.float32)
+        for b, n in enumerate(lengths):
+            assert not x[b, n:].any()  # padding is zeros
+            att[b, :n] = x[b, :n, 1] / x[b, :n, 1].sum()
+        return np.stack([1 - p1, p1], axis=1), att
+
+
+def _mat(col0, col1=None):
+    col1 = np.arange(1, len(col0) + 1) if col1 is None else col1
+    return np.stack([np.asarray(col0, dtype=np.float32), np.asarray(col1, dtype=np.float32)], axis=1)
+
+
+#: id -> matrix; p(intracellular) by hand: long 3/6 = 0.5 whole, 3/4 = 0.75 cropped to 4; tie 1/2;
+#: short 0; mid 1/3; first 1
+MATS = {"long": _mat([1, 1, 1, 0, 0, 0]), "tie": _mat([1, 0]), "short": _mat([0]), "mid": _mat([0, 0, 1]),
+        "first": _mat([1, 1])}
+
+
+def _predict(model, ids=tuple(MATS), attention=True, batch_size=2):
+    from rnaloc_tools.predict import Predictor
+
+    predictor = Predictor(model, batch_size=batch_size, source="in.fa")
+    return predictor, predictor.predict_matrices(list(ids), [MATS[i] for i in ids], attention=attention)
+
+
+def test_predict_matrices_rows_in_input_order_with_the_max_len_crop_and_the_tie_class():
+    model = _FakeModel(max_length=4, tie_class=1)
+    predictor, result = _predict(model)
+    frame = result.frame
+    assert list(frame.columns) == ["id", "rna_type", "prediction", "probability_extracellular",
+                                   "probability_intracellular"] == predictor.columns
+    assert frame["id"].tolist() == list(MATS) and (frame["rna_type"] == "miRNA").all()
+    np.testing.assert_array_equal(frame["probability_intracellular"], [0.75, 0.5, 0, 1 / np.float32(3), 1])
+    np.testing.assert_array_equal(frame["probability_extracellular"], [0.25, 0.5, 1, 1 - 1 / np.float32(3), 0])
+    np.testing.assert_array_equal(result.probs, frame[["probability_extracellular", "probability_intracellular"]])
+    # the exact tie goes to the model's tie class (1 here), nothing else does
+    assert frame["prediction"].tolist() == ["intracellular", "intracellular", "extracellular", "extracellular",
+                                            "intracellular"]
+    # the model saw at most 4 positions, every sequence once, in batches of at most 2
+    assert sorted(n for b in model.batches for n in b) == [1, 2, 2, 3, 4]
+    assert max(len(b) for b in model.batches) == 2 and len(model.batches) == 3
+    assert predictor.cropped == 1
+    # attention: one weight per nucleotide, the cropped positions 0; weights of the 4 seen: 1..4 / 10
+    long = result.attention[0]
+    assert long.shape == (6, 1) and long.dtype == np.float32
+    np.testing.assert_allclose(long[:, 0], [0.1, 0.2, 0.3, 0.4, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(result.attention[2][:, 0], [1.0])
+    np.testing.assert_allclose(result.attention[3][:, 0], [1 / 6, 2 / 6, 3 / 6], rtol=1e-6)
+    assert [a.shape for a in result.attention] == [(6, 1), (2, 1), (1, 1), (3, 1), (2, 1)]
+
+
+def test_predict_matrices_without_a_crop_and_with_tie_class_0():
+    model = _FakeModel(max_length=None, tie_class=0)
+    predictor, result = _predict(model, attention=False)
+    # uncropped, "long" is 3/6 = 0.5: a tie, to class 0 like "tie"
+    assert result.frame["prediction"].tolist() == ["extracellular"] * 4 + ["intracellular"]
+    np.testing.assert_array_equal(result.frame["probability_intracellular"], [0.5, 0.5, 0, 1 / np.float32(3), 1])
+    assert predictor.cropped == 0 and result.attention is None
+    assert sorted(n for b in model.batches for n in b) == [1, 2, 2, 3, 6]
+    # a crop longer than every sequence crops nothing
+    model = _FakeModel(max_length=6)
+    predictor, result = _predict(model, batch_size=64)
+    assert predictor.cropped == 0 and model.batches == [[6, 3, 2, 2, 1]]
+    np.testing.assert_allclose(result.attention[0][:, 0], np.arange(1, 7) / 21, rtol=1e-6)
+
+
+def test_a_row_does_not_depend_on_the_chunk_or_the_batch():
+    whole = _predict(_FakeModel(max_length=4, tie_class=1))[1].frame
+    for rid in MATS:
+        alone = _predict(_FakeModel(max_length=4, tie_class=1), ids=[rid], batch_size=1)[1].frame
+        assert alone.iloc[0].tolist() == whole[whole["id"] == rid].iloc[0].tolist()
+
+
+def test_class_order_of_the_model_names_the_columns():
+    # classes listed the other way round: column i of the output is classes[i]
+    model = _FakeModel(classes=("intracellular", "extracellular"), tie_class=0)
+    predictor, result = _predict(model, ids=["short", "first", "tie"])
+    assert predictor.columns[3:] == ["probability_intracellular", "probability_extracellular"]
+    np.testing.assert_array_equal(result.frame["probability_extracellular"], [0, 1, 0.5])
+    assert result.frame["prediction"].tolist() == ["intracellular", "extracellular", "intracellular"]
+
+
+class _Pieces:
+    def __init__(self, model):
+        self.model, self.lengths = model, []
+
+    def run(self, mat):
+        self.lengths.append(len(mat))
+        p, a = self.model.run(mat[None].astype(np.float32), np.array([len(mat)], dtype=np.int64))
+        return p[0], a[0]
+
+
+def test_sequences_over_long_nt_go_to_the_pieces_runner(monkeypatch):
+    import rnaloc_tools.predict as predict
+
+    monkeypatch.setattr(predict, "LONG_NT", 3)  # "long" (6) and, cropped to 5, nothing else over 3
+    model = _FakeModel(max_length=5)
+    model.pieces = _Pieces(_FakeModel())
+    predictor, result = _predict(model, batch_size=64)
+    assert model.pieces.lengths == [5]                 # only "long", cropped to 5: 3/5 = 0.6
+    assert model.batches == [[3, 2, 2, 1]]             # the others in one batch
+    np.testing.assert_allclose(result.frame["probability_intracellular"], [0.6, 0.5, 0, 1 / 3, 1], rtol=1e-6)
+    np.testing.assert_allclose(result.attention[0][:, 0], [1 / 15, 2 / 15, 3 / 15, 4 / 15, 5 / 15, 0], rtol=1e-6)
+    assert predictor.cropped == 1
+    # a model without a pieces runner runs every sequence whole
+    plain = _FakeModel(max_length=5)
+    _predict(plain, batch_size=64)
+    assert plain.batches == [[5, 3, 2, 2, 1]]
+
+
+def test_model_outputs_that_are_not_probabilities_name_the_record():
+    from rnaloc_tools.errors import InputError
+    from rnaloc_tools.predict import check_probabilities
+
+    ids = ["a", "b", "c"]
+    ok = np.array([[0.5, 0.5], [1.0009, -0.0009], [0.3, 0.7009]])   # within 1e-3
+    check_probabilities(ok, "m.onnx", ids)
+    for bad, rid in (([[0.5, 0.5], [1.002, -0.002], [0.3, 0.7]], "b"),     # below 0 and above 1
+                     ([[0.5, 0.5], [0.5, 0.5], [0.3, 0.702]], "c"),        # sums to 1.002
+                     ([[0.5, 0.498], [0.5, 0.5], [0.3, 0.7]], "a"),        # sums to 0.998
+                     ([[0.5, 0.5], [-0.0015, 1.0015], [2.0, -1.0]], "b")):  # the first bad row is named
+        with pytest.raises(InputError) as err:
+            check_probabilities(np.array(bad), "m.onnx", ids)
+        assert err.value.record == rid and err.value.source == "m.onnx"
+        assert "not probabilities" in str(err.value)
+
+
+def test_non_finite_model_outputs_name_the_record():
+    from rnaloc_tools.errors import InputError
+
+    class NaNModel(_FakeModel):
+        def run(self, x, lengths):
+            p, a = super().run(x, lengths)
+            p[lengths == 3] = np.nan  # "mid"
+            return p, a
+
+    with pytest.raises(InputError) as err:
+        _predict(NaNModel())
+    assert err.value.record == "mid" and err.value.source == "in.fa" and "non-finite" in str(err.value)
+
+
+def test_onehot_sequences_reads_the_bases_back_and_ambiguity_as_n():
+    from rnaloc_tools.predict import onehot_sequences
+
+    n = [0.25] * 4
+    r = [0.5, 0, 0.5, 0]           # IUPAC R: A or G
+    double = [1, 1, 0, 0]          # not one-hot: N
+    mats = [np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], n, r, double], dtype=np.float16),
+            np.array([[0, 0, 0, 1]], dtype=np.float32)]
+    assert onehot_sequences(mats) == ["ACGUNNN", "U"]
+
+
+def test_prediction_sink_writes_the_columns_it_was_given_rounded_and_counts(tmp_path):
+    import pandas as pd
+
+    from rnaloc_tools.predict import ChunkResult, PredictionSink
+
+    columns = ["id", "rna_type", "prediction", "probability_a", "probability_b"]
+    chunk = pd.DataFrame({"probability_b": [0.12345649, 0.5], "prediction": ["b", "a"], "id": ["s1", "s2"],
+                          "rna_type": ["miRNA", "miRNA"], "probability_a": [0.87654351, 0.5], "extra": [1, 2]})
+    with PredictionSink(tmp_path / "p.tsv", columns, comments=False) as sink:
+        sink.write(ChunkResult(chunk, None))
+        sink.write(ChunkResult(chunk.iloc[:1], None))
+    assert (tmp_path / "p.tsv").read_text() == (
+        "id\trna_type\tprediction\tprobability_a\tprobability_b\n"
+        "s1\tmiRNA\tb\t0.876544\t0.123456\n"
+        "s2\tmiRNA\ta\t0.5\t0.5\n"
+        "s1\tmiRNA\tb\t0.876544\t0.123456\n")
+    assert sink.rows == 3 and sink.counts == {"b": 2, "a": 1}
+
+
+def test_trusted_predictor_reads_one_hot_sequences_back_for_the_composition_check():
+    # the bundled miRNA model's domain: a 22-nt poly-A has a miRNA's length but no miRNA's composition,
+    # which only the sequence can show; a 400-nt sequence is out by its length alone
+    from rnaloc_tools.encoders import get_encoder
+    from rnaloc_tools.predict import Predictor, TrustedPredictor, load_model
+    from rnaloc_tools.trust import Tally
+
+    model = load_model(None, "miRNA")
+    mats = get_encoder("one-hot").embed(["A" * 22, "ACGU" * 100])
+    tally = Tally()
+    frame = TrustedPredictor(Predictor(model), tally).predict_matrices(["polyA", "long"], mats).frame
+    assert frame["in_domain"].tolist() == ["no", "no"]
+    assert "composition" in frame["domain_note"][0] and "length 400 nt" in frame["domain_note"][1]
+    assert tally.n == 2 and tally.out == 2
+    # with lengths only (an encoder whose sequence cannot be read back) the poly-A's length is in, its
+    # composition unknown
+    model.encoder = dict(model.encoder, encoder="other")
+    frame = TrustedPredictor(Predictor(model), Tally()).predict_matrices(["polyA", "long"], mats).frame
+    assert frame["in_domain"].tolist() == ["unknown", "no"]
+    assert frame["domain_note"][0] == "composition not assessed (embeddings input, no sequences)"
+
+
+def _bundled_with_meta(tmp_path, **changes):
+    """The bundled miRNA model with some metadata changed (None: removed)."""
+    import onnx
+
+    from rnaloc_tools.bundled import bundled_model_path
+
+    proto = onnx.load(bundled_model_path("miRNA", "rnalocate"))
+    props = {p.key: p.value for p in proto.metadata_props}
+    for key, value in changes.items():
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = value
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    path = tmp_path / "m.onnx"
+    onnx.save(proto, path)
+    return path
+
+
+@pytest.mark.parametrize("changes, tie, classes", [
+    ({"tie_class": "intracellular"}, 1, ("extracellular", "intracellular")),
+    ({"tie_class": "extracellular"}, 0, ("extracellular", "intracellular")),
+    ({"tie_class": None}, 0, ("extracellular", "intracellular")),          # absent: the first class
+    ({"tie_class": "nucleus"}, 0, ("extracellular", "intracellular")),     # not a class: the first
+    ({"tie_class": "extracellular", "classes": '["intracellular", "extracellular"]'}, 1,
+     ("intracellular", "extracellular")),
+    ({"tie_class": None, "classes": '["intracellular", "extracellular"]'}, 0, ("intracellular", "extracellular")),
+])
+def test_onnx_model_reads_the_tie_class_and_the_class_order(tmp_path, changes, tie, classes):
+    from rnaloc_tools.predict import OnnxModel
+
+    model = OnnxModel(_bundled_with_meta(tmp_path, **changes))
+    assert model.classes == classes and model.tie_class == tie
+
+
+def test_onnx_model_reads_its_metadata(tmp_path):
+    import hashlib
+
+    from rnaloc_tools.predict import OnnxModel
+
+    path = _bundled_with_meta(tmp_path, max_length="7", quadratic_in_length="true")
+    model = OnnxModel(path, provider="cpu")
+    assert model.max_length == 7 and model.quadratic is True and model.rna_type == "miRNA"
+    assert model.dim == 4 and model.encoder["encoder"] == "one-hot"
+    assert model.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and model.name == "m.onnx"
+    assert model.provider == "CPUExecutionProvider" and model.path == str(path)
+    assert model.meta["max_length"] == "7" and model.meta["tie_class"] == "extracellular"
+    # absent or null: no crop; absent or "false": not quadratic
+    for changes in ({"max_length": None, "quadratic_in_length": None}, {"max_length": "null"}):
+        model = OnnxModel(_bundled_with_meta(tmp_path, **changes))
+        assert model.max_length is None and model.quadratic is False
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"max_length": "0"}, "max_length must be a positive whole number"),
+    ({"max_length": "seven"}, "corrupt model metadata: max_length is not JSON"),
+    ({"classes": "[extracellular"}, "corrupt model metadata: classes is not JSON"),
+    ({"classes": '["nucleus", "cytoplasm"]'}, "the classes of miRNA are"),
+    ({"rna_type": "lncRNA"}, "the classes of lncRNA are"),
+    ({"rna_type": None}, "not an rnaloc model"),
+    ({"classes": None}, "not an rnaloc model"),
+    ({"encoder": None}, "not an rnaloc model"),
+    ({"encoder": '{"encoder": "one-hot"}'}, "encoder.dim must be a positive whole number, not None"),
+    ({"encoder": '{"encoder": 4, "dim": 4}'}, "encoder.encoder must be text"),
+    ({"encoder": "[4]"}, "model metadata (encoder)"),
+])
+def test_onnx_model_refuses_bad_metadata_naming_the_file(tmp_path, changes, message):
+    from rnaloc_tools.errors import InputError
+    from rnaloc_tools.predict import OnnxModel
+
+    path = _bundled_with_meta(tmp_path, **changes)
+    with pytest.raises(InputError) as err:
+        OnnxModel(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_onnx_model_refuses_a_missing_file_and_a_non_model(tmp_path):
+    from rnaloc_tools.errors import InputError
+    from rnaloc_tools.predict import OnnxModel
+
+    with pytest.raises(InputError, match="no such file"):
+        OnnxModel(tmp_path / "absent.onnx")
+    (tmp_path / "text.onnx").write_text("not a graph\n")
+    with pytest.raises(InputError, match=r"text\.onnx: not a readable ONNX model \("):
+        OnnxModel(tmp_path / "text.onnx")
+
+
+def _records(*pairs):
+    from rnaloc_tools.seqs import Record
+
+    return [Record(rid, seq, {"rna_type": t} if t else {}) for rid, seq, t in pairs]
+
+
+def test_trusted_predictor_flags_a_forced_type_mismatch_and_refuses_it_unforced():
+    from rnaloc_tools.errors import InputError
+    from rnaloc_tools.predict import TrustedPredictor, load_model, make_predictor
+    from rnaloc_tools.trust import Tally
+
+    model = load_model(None, "miRNA")
+    records = _records(("m1", "UGAGGUAGUAGGUUGUAUAGUU", "miRNA"), ("l1", "UGAGGUAGUAGGUUGUAUAGUU", "lncRNA"),
+                       ("x1", "UGAGGUAGUAGGUUGUAUAGUU", None))
+    tally = Tally()
+    frame = TrustedPredictor(make_predictor(model), tally, force_type=True).predict_chunk(records).frame
+    assert frame["id"].tolist() == ["m1", "l1", "x1"]
+    # the same sequence three times: the same call and probabilities; the forced one out of domain
+    assert frame["prediction"].nunique() == 1 and frame["probability_intracellular"].nunique() == 1
+    assert frame["in_domain"].tolist() == ["yes", "no", "yes"]
+    assert frame["domain_note"][1] == "input rna_type lncRNA predicted with the miRNA model (--force-type)" and frame["domain_note"][0] == ""
+    assert frame["confidence"].tolist() == ["high"] * 3
+    assert tally.n == 3 and tally.out == 1
+    with pytest.raises(InputError) as err:
+        TrustedPredictor(make_predictor(model, source="in.tsv"), Tally()).predict_chunk(records)
+    assert err.value.record == "l1" and err.value.source == "in.tsv"
+
+
+def test_routed_predictor_keeps_the_input_order_and_every_type_columns():
+    from rnaloc_tools.predict import RoutedPredictor, TrustedPredictor, load_model, make_predictor
+    from rnaloc_tools.trust import Tally
+
+    mir, circ = "UGAGGUAGUAGGUUGUAUAGUU", "ACGU" * 60
+    records = _records(("c1", circ, "circRNA"), ("m1", mir, "miRNA"), ("c2", circ, "circRNA"),
+                       ("m2", mir, "mirna"))
+    predictors = {t: TrustedPredictor(make_predictor(load_model(None, t)), Tally()) for t in ("miRNA", "circRNA")}
+    routed = RoutedPredictor(predictors, "in.tsv")
+    frame = routed.predict_chunk(records).frame
+    assert frame["id"].tolist() == ["c1", "m1", "c2", "m2"]
+    assert frame["rna_type"].tolist() == ["circRNA", "miRNA", "circRNA", "miRNA"]
+    assert list(frame.columns) == routed.columns and list(frame.index) == [0, 1, 2, 3]
+    # each row has the probabilities of its own model's classes only, summing to 1
+    mir_cols = ["probability_extracellular", "probability_intracellular"]
+    circ_cols = [c for c in routed.columns if c.startswith("probability_") and c not in mir_cols]
+    assert circ_cols and frame.loc[[1, 3], circ_cols].isna().all().all() and frame.loc[[0, 2], mir_cols].isna().all().all()
+    np.testing.assert_allclose(frame.loc[[1, 3], mir_cols].sum(axis=1), 1, atol=1e-6)
+    np.testing.assert_allclose(frame.loc[[0, 2], circ_cols].sum(axis=1), 1, atol=1e-6)
+    # the same sequence, the same row whatever its neighbours
+    assert frame.loc[0].drop("id").fillna("-").tolist() == frame.loc[2].drop("id").fillna("-").tolist()
+    alone = routed.predict_chunk(records[1:2]).frame
+    assert alone.loc[0, mir_cols].tolist() == frame.loc[1, mir_cols].tolist()
+
+
+# --------------------------------------------------------------------------- onnx_export.py
+
+CKPT = {"rna_type": "miRNA", "classes": ["extracellular", "intracellular"], "arch": "kmer",
+        "encoder": {"encoder": "one-hot", "dim": 4, "checkpoint_sha256": None},
+        "hparams": {"kmax": 3, "dim": 4}}
+
+
+def test_export_metadata_by_hand():
+    from rnaloc_tools import __version__
+    from rnaloc_tools.model.onnx_export import metadata
+
+    class Quadratic:
+        quadratic_in_length = True
+
+    ckpt = dict(CKPT, tie_class="intracellular", class_counts=[3, 5], max_length=50, label_source="rnalocate",
+                training={"cv": {"cv_MCC": [0.5, 0.1], "cv_ACC": [0.9, 0.05]}})
+    props = metadata(ckpt, "ab" * 32, Quadratic())
+    assert props == {
+        "rnaloc_format": "rnaloc-onnx-1", "rna_type": "miRNA", "classes": '["extracellular", "intracellular"]',
+        # keys sorted: the same checkpoint always gives the same bytes
+        "encoder": '{"checkpoint_sha256": null, "dim": 4, "encoder": "one-hot"}', "arch": "kmer",
+        "hparams": '{"dim": 4, "kmax": 3}', "tie_class": "intracellular", "class_counts": "[3, 5]",
+        "max_length": "50", "cv_metrics": '{"cv_ACC": [0.9, 0.05], "cv_MCC": [0.5, 0.1]}',
+        "checkpoint_sha256": "ab" * 32, "quadratic_in_length": "true", "tool_version": __version__,
+        "label_source": "rnalocate"}
+    assert all(isinstance(v, str) for v in props.values())
+
+
+def test_export_metadata_defaults_of_an_older_checkpoint():
+    from rnaloc_tools.domain import METADATA_KEY
+    from rnaloc_tools.model.onnx_export import metadata
+
+    props = metadata(dict(CKPT, classes=("intracellular", "extracellular")), "0" * 64)
+    # no tie class recorded: the first class (as listed), never silently another; no crop, no counts,
+    # no CV, no label source, no domain, not quadratic
+    assert props["tie_class"] == "intracellular" and props["classes"] == '["intracellular", "extracellular"]'
+    assert props["max_length"] == "null" and props["class_counts"] == "null" and props["cv_metrics"] == "{}"
+    assert props["quadratic_in_length"] == "false"
+    assert "label_source" not in props and METADATA_KEY not in props
+    assert metadata(dict(CKPT, tie_class=None, training={"cv": None}), "0" * 64)["tie_class"] == "extracellular"
+    assert metadata(dict(CKPT, training={}), "0" * 64)["cv_metrics"] == "{}"
+
+
+def test_export_metadata_carries_the_domain():
+    from rnaloc_tools.domain import METADATA_KEY, fit_domain, to_json
+    from rnaloc_tools.model.onnx_export import metadata
+
+    seqs = ["".join("ACGU"[(i * 7 + j * 3) % 4] for j in range(20 + i % 7)) for i in range(60)]
+    domain = fit_domain(seqs)
+    props = metadata(dict(CKPT, **{METADATA_KEY: domain}), "0" * 64)
+    assert props[METADATA_KEY] == to_json(domain)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A seeded, untrained k-mer checkpoint (no training: export reads only the checkpoint)."""
+    import torch
+
+    from rnaloc_tools.model.checkpoint import save_checkpoint
+    from rnaloc_tools.model.registry import build_model
+
+    torch.manual_seed(0)
+    model, hp = build_model("kmer", dim=4, n_classes=2, kmax=3)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model, hp, arch="kmer", classes=["extracellular", "intracellular"], rna_type="miRNA",
+                    encoder={"encoder": "one-hot", "dim": 4, "checkpoint_sha256": None, "max_length": None},
+                    extra={"tie_class": "intracellular", "class_counts": [3, 5], "max_length": 30})
+    return path
+
+
+def test_export_writes_the_checked_graph_and_its_metadata(tiny_checkpoint, tmp_path):
+    import hashlib
+
+    import onnx
+    import torch
+
+    from rnaloc_tools import __version__
+    from rnaloc_tools.model.checkpoint import load_checkpoint
+    from rnaloc_tools.model.onnx_export import ATOL, export_onnx
+    from rnaloc_tools.predict import OnnxModel
+
+    out = tmp_path / "m.onnx"
+    worst = export_onnx(tiny_checkpoint, out)
+    assert 0 <= worst <= ATOL and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    proto = onnx.load(out)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["checkpoint_sha256"] == hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()
+    assert meta["tie_class"] == "intracellular" and meta["max_length"] == "30" and meta["arch"] == "kmer"
+    assert meta["class_counts"] == "[3, 5]" and meta["quadratic_in_length"] == "false"
+    assert proto.producer_name == "rnaloc-tools" and proto.producer_version == __version__
+    assert proto.doc_string == "rnaloc kmer model for miRNA (extracellular, intracellular)"
+    assert [o.name for o in proto.graph.output] == ["probabilities", "attention"]
+    dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
+    assert dims == {"embeddings": ["batch", "length", 4], "lengths": ["batch"]}
+    assert proto.opset_import[0].version == 17
+    # predict reads it back: the tie class and the crop; its probabilities are the softmax of the head's logits
+    model = OnnxModel(out)
+    assert model.tie_class == 1 and model.max_length == 30
+    torch_model, _, _ = load_checkpoint(tiny_checkpoint)
+    x = np.zeros((2, 9, 4), dtype=np.float32)
+    x[0, :9, 0] = 1
+    x[1, :5, 2] = 1
+    lengths = np.array([9, 5], dtype=np.int64)
+    probs, att = model.run(x, lengths)
+    with torch.no_grad():
+        logits, ref_att = torch_model(torch.from_numpy(x), torch.from_numpy(lengths))
+    np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(att, ref_att.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("worst", [2e-4, float("nan")])
+def test_export_refuses_a_disagreement_over_atol_or_nan_and_writes_nothing(tiny_checkpoint, tmp_path, monkeypatch,
+                                                                           worst):
+    import rnaloc_tools.model.onnx_export as onnx_export
+    from rnaloc_tools.errors import RnalocError
+
+    monkeypatch.setattr(onnx_export, "compare", lambda *a, **k: worst)
+    with pytest.raises(RnalocError, match=r"m\.onnx: not written: ONNX Runtime differs from PyTorch by") as err:
+        onnx_export.export_onnx(tiny_checkpoint, tmp_path / "m.onnx")
+    assert str(err.value).endswith("(> 0.0001) on lengths (1,), (3,), (50, 17, 4), (333, 100, 2, 61), (1000,)")
+    assert list(tmp_path.iterdir()) == []
+    # at the limit it is written
+    monkeypatch.setattr(onnx_export, "compare", lambda *a, **k: 1e-4)
+    assert onnx_export.export_onnx(tiny_checkpoint, tmp_path / "m.onnx") == 1e-4
+
+
+def test_compare_measures_the_largest_difference_and_checks_shapes():
+    import torch
+
+    from rnaloc_tools.errors import RnalocError
+    from rnaloc_tools.model.onnx_export import _inputs, compare
+
+    x, lengths = _inputs([3, 1, 2], 2, np.random.default_rng(0))
+    assert x.shape == (3, 3, 2) and x.dtype == np.float32 and lengths.dtype == np.int64
+    assert lengths.tolist() == [3, 1, 2]
+    assert not x[1, 1:].any() and not x[2, 2:].any() and np.all(x[0] != 0) and np.all(x[1, 0] != 0)
+    again, _ = _inputs([3, 1, 2], 2, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, again)  # seeded
+
+    def reference(x, lengths):  # probabilities (B, 2), attention (B, L)
+        p = torch.sigmoid(x[:, :, 0].sum(1, keepdim=True))
+        return torch.cat([p, 1 - p], 1), torch.softmax(x[:, :, 1], 1)
+
+    class Session:
+        def __init__(self, dp=0.0, da=0.0, extra=0):
+            self.dp, self.da, self.extra = dp, da, extra
+            self.calls = []
+
+        def run(self, names, feeds):
+            assert names == ["probabilities", "attention"] and set(feeds) == {"embeddings", "lengths"}
+            self.calls.append(feeds["lengths"].tolist())
+            p, a = (t.numpy() for t in reference(torch.from_numpy(feeds["embeddings"]), torch.from_numpy(feeds["lengths"])))
+            return p + self.dp, np.pad(a, ((0, 0), (0, self.extra))) + self.da
+
+    batches = ((2,), (4, 1))
+    assert compare(Session(), reference, 2, batches=batches) == 0.0
+    session = Session(dp=0.25)
+    assert compare(session, reference, 2, batches=batches) == pytest.approx(0.25)
+    assert session.calls == [[2], [4, 1]]
+    assert compare(Session(da=-0.5), reference, 2, batches=batches) == pytest.approx(0.5)
+    # the largest over every batch, probabilities and attention alike
+    class Late(Session):
+        def run(self, names, feeds):
+            p, a = super().run(names, feeds)
+            return (p + 0.125, a) if len(self.calls) == 2 else (p, a + 0.0625)
+    assert compare(Late(), reference, 2, batches=batches) == pytest.approx(0.125)
+    with pytest.raises(RnalocError, match="ONNX output shapes"):
+        compare(Session(extra=1), reference, 2, batches=batches)
+
+
+# --------------------------------------------------------------------------- formats/sequences.py
+
+
+def _fasta_ids(path, **kw):
+    from rnaloc_tools.formats import read_records
+
+    return [(r.id, r.seq) for r in read_records(path, **kw)]
+
+
+def test_sniff_skips_comment_lines_of_any_length_and_blank_lines(tmp_path):
+    from rnaloc_tools.formats.sequences import _CHUNK
+
+    long_comment = "#" + "x" * (3 * _CHUNK) + "\n"        # longer than the sniffer's read size, holds '>' and a tab
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text("#one\n" + long_comment + "#>not\tfasta\n" + "id\tsequence\ns1\tacgt\n")
+    assert _fasta_ids(tsv) == [("s1", "ACGU")]
+    fa = tmp_path / "a.fa"
+    fa.write_text(long_comment + "\n  \n>r1 desc\nacgt\n>r2\nuu\n")
+    assert _fasta_ids(fa) == [("r1", "ACGU"), ("r2", "UU")]
+
+
+def test_sniff_replays_every_byte_it_read(tmp_path):
+    from rnaloc_tools.formats.sequences import _CHUNK, sniff
+
+    # a header line longer than the read size: the sniffer reads on until it sees the tab
+    header = "a" * (2 * _CHUNK) + "\tid\tsequence\n"
+    data = ("#c\n" + header + "x\ts1\tACGU\n").encode()
+    import io
+
+    fmt, stream = sniff(io.BufferedReader(io.BytesIO(data)), "t.tsv")
+    assert fmt == "tsv" and stream.read() == data
+    fmt, stream = sniff(io.BufferedReader(io.BytesIO(b"\xef\xbb\xbf>a\nAC\n")), "t.fa")
+    assert fmt == "fasta" and stream.read() == b"\xef\xbb\xbf>a\nAC\n"
+    # a first line longer than the read size without any tab is not a table
+    with pytest.raises(InputError, match=r"t\.txt: not FASTA \(no line starting with '>'\) nor a dataset TSV"):
+        sniff(io.BufferedReader(io.BytesIO(b"A" * (3 * _CHUNK) + b"\n")), "t.txt")
+    with pytest.raises(InputError, match=r"t\.txt: empty input: no sequences"):
+        sniff(io.BufferedReader(io.BytesIO(b"\n  \n\n")), "t.txt")
+    with pytest.raises(InputError, match=r"t\.txt: not FASTA"):
+        sniff(io.BufferedReader(io.BytesIO(b"#only a comment\n")), "t.txt")
+
+
+def test_replay_reads_the_head_then_the_rest_in_small_pieces():
+    import io
+
+    from rnaloc_tools.formats.sequences import _Replay
+
+    replay = _Replay(b"abcde", io.BufferedReader(io.BytesIO(b"fghij")))
+    buf = bytearray(3)
+    got = []
+    while True:
+        n = replay.readinto(buf)
+        if not n:
+            break
+        got.append(bytes(buf[:n]))
+    assert b"".join(got) == b"abcdefghij" and got[:2] == [b"abc", b"de"] and replay.readable()
+
+
+def test_fasta_ids_headers_and_duplicates(tmp_path):
+    fa = tmp_path / "a.fa"
+    fa.write_text(">id1 first\tdesc\nAC\n>id2\nGU\n")
+    assert _fasta_ids(fa) == [("id1", "AC"), ("id2", "GU")]
+    fa.write_text(">id1\nAC\n> \nGU\n")
+    with pytest.raises(InputError, match=r"a\.fa: record '': FASTA header without an id"):
+        list(_fasta_ids(fa))
+    # a duplicate far apart (older than the duplicate checker's recent set) is found too
+    fa.write_text("".join(f">s{i}\nA\n" for i in range(20000)) + ">s3\nC\n")
+    with pytest.raises(InputError, match=r"a\.fa: record 's3': duplicate id"):
+        _fasta_ids(fa)
+    fa.write_text(">s1\nA\n>s2\nC\n>s1\nG\n>s4\nU\n")
+    with pytest.raises(InputError, match=r"record 's1': duplicate id"):
+        _fasta_ids(fa)
+
+
+def test_read_records_names_its_source_and_refuses_binary(tmp_path):
+    fa = tmp_path / "a.fa"
+    fa.write_bytes(b">a\nAC\xff\xfeGU\n")
+    with pytest.raises(InputError, match=r"^x\.fa: not a text file \("):
+        _fasta_ids(fa, source="x.fa")
+    fa.write_text(">a\nAC-\n")
+    with pytest.raises(InputError, match=r"^" + str(fa).replace(".", r"\.") + ": record 'a': illegal letter"):
+        _fasta_ids(fa)
+
+
+def test_is_npz_only_for_a_zip_file(tmp_path):
+    from rnaloc_tools.formats.sequences import is_npz
+
+    np.savez(tmp_path / "e.npz", a=np.zeros(2))
+    (tmp_path / "e.fa").write_text(">a\nAC\n")
+    (tmp_path / "pk.txt").write_bytes(b"PK\x03")
+    assert is_npz(tmp_path / "e.npz") and is_npz(str(tmp_path / "e.npz"))
+    assert not is_npz(tmp_path / "e.fa") and not is_npz(tmp_path / "pk.txt")
+    assert not is_npz(tmp_path / "missing.npz") and not is_npz(tmp_path) and not is_npz("-")
+
+
+# --------------------------------------------------------------------------- formats/tables.py
+
+
+def test_read_table_keeps_comments_text_and_strips_names(tmp_path):
+    from rnaloc_tools.formats import read_table
+
+    path = tmp_path / "t.tsv"
+    path.write_text("#a\n#b\tc\n id \tvalue\r\nx\t007\ny\tNA\n#z\t\n")
+    table = read_table(path)
+    assert table.header == ["#a", "#b\tc"] and list(table.df.columns) == ["id", "value"]
+    # text stays text: no numbers, no NaN, and a '#' after the header is a row
+    assert table.df.to_dict("list") == {"id": ["x", "y", "#z"], "value": ["007", "NA", ""]}
+    assert table.source == str(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("#c\nid\tid\n1\t2\n", r"t\.tsv:2: duplicate column 'id' in the header"),
+    ("#c\n", r"t\.tsv: empty table: no header row"),
+    ("\n", r"t\.tsv: empty table: no header row"),
+    ("#c\n#d\nid\tsequence\na\tAC\nb\tGU\tx\tq\n", r"t\.tsv:5: 4 tab-separated fields, but the header has 2"),
+    ("#c\nid\tsequence\na\tAC\tx\nb\tGU\tx\n", r"t\.tsv:3: 3 tab-separated fields, but the header has 2"),
+    ("name\tseq\na\tAC\n", r"t\.tsv: missing column\(s\) id, sequence \(the header has: name, seq\)"),
+])
+def test_read_table_refusals_name_the_file_and_line(tmp_path, text, message):
+    from rnaloc_tools.formats import read_table
+
+    path = tmp_path / "t.tsv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_table(path, require=("id", "sequence"))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("id\trna_type\tlabel\tsequence\n", r"d\.tsv: no rows"),
+    ("id\trna_type\tlabel\tsequence\na\tmiRNA\tintracellular\tAC\na\tmiRNA\tintracellular\tGU\n",
+     r"d\.tsv: record 'a': duplicate id"),
+    ("#p\nid\trna_type\tlabel\tsequence\na\tmiRNA\tintracellular\tAC\n \tmiRNA\tintracellular\tGU\n",
+     r"d\.tsv:4: empty id"),
+    ("id\trna_type\tlabel\tsequence\na\tmRNA\tintracellular\tAC\n", r"record 'a': unknown rna_type 'mRNA'"),
+    ("id\trna_type\tlabel\tsequence\na\tmiRNA\tnucleus\tAC\n",
+     r"record 'a': label 'nucleus' is not a class of miRNA \(extracellular, intracellular\)"),
+    ("id\trna_type\tlabel\tsequence\na\tmiRNA\tintracellular\tAXC\n", r"record 'a': illegal letter"),
+])
+def test_read_dataset_refusals(tmp_path, text, message):
+    from rnaloc_tools.formats import read_dataset
+
+    path = tmp_path / "d.tsv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_dataset(path)
+
+
+def test_read_dataset_normalises_and_checks_labels_only_when_asked(tmp_path):
+    from rnaloc_tools.formats import read_dataset
+
+    path = tmp_path / "d.tsv"
+    path.write_text("#p\nid\trna_type\tlabel\tsequence\tfold\na\tmiRNA\tintracellular\tac gt\t1\n"
+                    "b\tlncRNA\tnucleus\tuuu\t2\n")
+    table = read_dataset(path)
+    assert table.df["sequence"].tolist() == ["ACGU", "UUU"] and table.header == ["#p"]
+    records = list(table.records())
+    assert (records[0].id, records[0].seq) == ("a", "ACGU")
+    assert records[1].extra == {"rna_type": "lncRNA", "label": "nucleus", "fold": "2"}
+    path.write_text("id\trna_type\tlabel\tsequence\na\tmiRNA\tnucleus\tAC\n")
+    assert read_dataset(path, require=("id", "sequence")).df["label"].tolist() == ["nucleus"]  # not checked
+    with pytest.raises(InputError, match="not a class"):
+        read_dataset(path, require=("id", "sequence"), labels=True)
+
+
+def test_iter_dataset_records_in_blocks_equals_the_whole_table(tmp_path):
+    import io
+
+    from rnaloc_tools.formats.tables import iter_dataset_records
+
+    rows = [f"r{i}\tmiRNA\t{'acgu'[i % 4] * (i + 1)}\tx{i}\n" for i in range(7)]
+    text = "#one\n#two\nid\trna_type\tsequence\tother\n" + "".join(rows)
+    whole = [(r.id, r.seq, r.extra) for r in iter_dataset_records(io.StringIO(text), "d.tsv")]
+    assert whole[0] == ("r0", "A", {"rna_type": "miRNA", "other": "x0"}) and len(whole) == 7
+    assert whole[6] == ("r6", "GGGGGGG", {"rna_type": "miRNA", "other": "x6"})
+    for block in (1, 2, 3, 7, 8):
+        assert [(r.id, r.seq, r.extra) for r in iter_dataset_records(io.StringIO(text), "d.tsv", block=block)] == whole
+
+
+@pytest.mark.parametrize("block", [2, 3, 100])
+def test_iter_dataset_records_errors_name_the_file_line_across_blocks(block):
+    import io
+
+    from rnaloc_tools.formats.tables import iter_dataset_records
+
+    head = "#one\nid\tsequence\n"   # rows start at line 3
+    rows = ["a\tAC\n", "b\tGU\n", "c\tAA\n", " \tCC\n"]   # empty id on line 6
+
+    def read(text):
+        return list(iter_dataset_records(io.StringIO(text), "d.tsv", block=block))
+
+    with pytest.raises(InputError, match=r"^d\.tsv:6: empty id$"):
+        read(head + "".join(rows))
+    with pytest.raises(InputError, match=r"^d\.tsv:7: 3 tab-separated fields, but the header has 2"):
+        read(head + "".join(rows[:3]) + "d\tAC\n" + "e\tAC\tx\n")
+    with pytest.raises(InputError, match=r"^d\.tsv: record 'a': duplicate id$"):
+        read(head + "".join(rows[:3]) + "a\tGG\n")
+    with pytest.raises(InputError, match=r"^d\.tsv: no rows$"):
+        read(head)
+    with pytest.raises(InputError, match=r"^d\.tsv: missing column\(s\) sequence"):
+        read("#one\nid\tseq\n")
+    with pytest.raises(InputError, match=r"^d\.tsv: empty table: no header row$"):
+        read("#one\n")
+    with pytest.raises(InputError, match=r"^d\.tsv: record 'c': illegal letter"):
+        read(head + "a\tAC\nb\tGU\nc\tAZ\n")
+
+
+def test_write_table_header_provenance_notes_and_no_comments(tmp_path):
+    import pandas as pd
+
+    from rnaloc_tools import __version__
+    from rnaloc_tools.formats import read_table, write_table
+
+    df = pd.DataFrame({"id": ["a", "b"], "value": ["1", "x y"]})
+    path = tmp_path / "t.tsv"
+    write_table(df, path, "curate", header=["#earlier"], notes=["#note: n"])
+    lines = path.read_text().split("\n")
+    assert lines[0] == "#earlier" and lines[1].startswith(f"#rnaloc curate {__version__}: ")
+    assert lines[2:] == ["#note: n", "id\tvalue", "a\t1", "b\tx y", ""]
+    back = read_table(path)
+    assert back.df.equals(df) and back.header == lines[:3]
+    write_table(df, path, "curate", header=["#earlier"], notes=["#note"], comments=False)
+    assert path.read_text() == "id\tvalue\na\t1\nb\tx y\n"
+
+
+# --------------------------------------------------------------------------- formats/npz.py
+
+NPZ_META = {"encoder": "one-hot", "dim": 2, "checkpoint_sha256": None}
+
+
+def _npz(path, mats, meta=NPZ_META, order=None, **kw):
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    with EmbeddingWriter(path, meta, **kw) as writer:
+        for rid, mat in mats.items():
+            writer.add(rid, mat)
+        if order is not None:
+            writer.set_order(order)
+    return path
+
+
+def test_npz_round_trip_in_the_order_asked_with_rows_and_dtypes(tmp_path):
+    from rnaloc_tools.formats import EmbeddingStore
+
+    mats = {"a": np.array([[1, 2], [3, 4], [5, 6]]), "longer_id": np.array([[0.5, -1]]),
+            "c": np.array([[7, 8], [9, 10]])}
+    store = EmbeddingStore(_npz(tmp_path / "e.npz", mats, order=["c", "a", "longer_id"]))
+    assert store.ids == ["c", "a", "longer_id"] and len(store) == 3 and "a" in store and "z" not in store
+    assert [store.length(r) for r in store.ids] == [2, 3, 1] and store.dim == 2
+    for rid, mat in mats.items():
+        got = store.get(rid)
+        assert got.dtype == np.float32 and got.tolist() == mat.tolist()
+    assert store.get("a", np.float16).dtype == np.float16
+    assert store.get("a", rows=2).tolist() == [[1, 2], [3, 4]] and store.get("a", rows=9).shape == (3, 2)
+    assert store["c"].tolist() == [[7, 8], [9, 10]]
+    assert [rid for rid, _ in store.items()] == ["c", "a", "longer_id"]
+    meta = store.meta
+    assert meta["format"] == "rnaloc-embeddings" and meta["dim"] == 2 and meta["encoder"] == "one-hot"
+    with pytest.raises(RnalocError, match="id 'zz' is not in the embeddings"):
+        store.get("zz")
+    # in the order added, and float32 attention-style storage
+    store = EmbeddingStore(_npz(tmp_path / "f.npz", mats, dtype=np.float32), "rnaloc-embeddings")
+    assert store.ids == ["a", "longer_id", "c"] and store.get("longer_id").tolist() == [[0.5, -1]]
+    assert store.shards[0].embeddings.dtype == np.float32
+
+
+def test_npz_writer_refusals(tmp_path):
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    with pytest.raises(RnalocError, match=r"embedding of 'a' has shape \(3,\), expected \(L, 2\)"):
+        _npz(tmp_path / "e.npz", {"a": np.zeros(3)})
+    with pytest.raises(RnalocError, match=r"embedding of 'a' has shape \(3, 3\), expected \(L, 2\)"):
+        _npz(tmp_path / "e.npz", {"a": np.zeros((3, 3))})
+    with pytest.raises(RnalocError, match="duplicate id 'a'"):
+        with EmbeddingWriter(tmp_path / "e.npz", NPZ_META) as w:
+            w.add("a", np.zeros((1, 2)))
+            w.add("a", np.zeros((1, 2)))
+    with pytest.raises(RnalocError, match="the order does not match"):
+        _npz(tmp_path / "e.npz", {"a": np.zeros((1, 2)), "b": np.zeros((1, 2))}, order=["a", "c"])
+    with pytest.raises(RnalocError, match="the order does not match"):
+        _npz(tmp_path / "e.npz", {"a": np.zeros((1, 2)), "b": np.zeros((1, 2))}, order=["a"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_npz_get_refuses_nan_naming_the_record(tmp_path):
+    from rnaloc_tools.formats import EmbeddingStore
+
+    store = EmbeddingStore(_npz(tmp_path / "e.npz", {"ok": np.ones((2, 2)), "bad": np.array([[1, np.inf]])}))
+    assert store.get("ok").tolist() == [[1, 1], [1, 1]]
+    with pytest.raises(InputError, match=r"e\.npz: record 'bad': the embedding holds NaN or infinite values"):
+        store.get("bad")
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"format": "rnaloc-attention"}, "not an rnaloc-embeddings NPZ (meta.format is 'rnaloc-attention')"),
+    ({"dim": 0}, "meta.dim must be a positive whole number, not 0"),
+    ({"dim": "2"}, "meta.dim must be a positive whole number, not '2'"),
+    ({"max_length": 0}, "meta.max_length must be a positive whole number"),
+    ({"model_max_length": -1}, "meta.model_max_length must be a positive whole number"),
+    ({"encoder": 3}, "meta.encoder must be text"),
+    ({"long_policy": 3}, "meta.long_policy must be text"),
+    ({"model_sha256": 3}, "meta.model_sha256 must be text"),
+    ({"rna_type": "mRNA"}, "unknown rna_type 'mRNA'"),
+    ({"rna_type": "miRNA", "classes": ["nucleus", "cytoplasm"]}, "the classes of miRNA are"),
+])
+def test_npz_meta_is_checked_naming_the_file(tmp_path, meta, message):
+    import re
+
+    from rnaloc_tools.formats import EmbeddingStore
+    from rnaloc_tools.formats.npz import _write_member
+
+    import json
+    import zipfile
+
+    full = {"format": "rnaloc-embeddings", "encoder": "one-hot", "dim": 2}
+    full.update(meta)
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        _write_member(zf, "ids", np.array(["a"]))
+        _write_member(zf, "offsets", np.array([0, 1], dtype=np.int64))
+        _write_member(zf, "meta", np.array(json.dumps(full)))
+        _write_member(zf, "embeddings", np.zeros((1, 2), dtype=np.float16))
+    with pytest.raises(InputError, match=f"^{re.escape(str(path))}: .*{re.escape(message)}"):
+        EmbeddingStore(path)
+
+
+def test_npz_meta_classes_are_kept_in_file_order(tmp_path):
+    from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingStore
+
+    meta = {"dim": 1, "rna_type": "miRNA", "classes": ["intracellular", "extracellular"], "max_length": 5}
+    store = EmbeddingStore(_npz(tmp_path / "a.npz", {"s": np.ones((2, 1))}, meta=meta, dtype=np.float32,
+                                format_name=ATTENTION_FORMAT), ATTENTION_FORMAT)
+    assert store.meta["classes"] == ["intracellular", "extracellular"] and store.meta["max_length"] == 5
+    assert store.meta["format"] == ATTENTION_FORMAT
+
+
+def test_shards_must_agree_and_not_repeat_ids(tmp_path):
+    from rnaloc_tools.formats import EmbeddingStore
+
+    a = _npz(tmp_path / "a.npz", {"x": np.ones((1, 2)), "y": np.ones((2, 2))})
+    b = _npz(tmp_path / "b.npz", {"z": np.zeros((3, 2))})
+    store = EmbeddingStore([a, b])
+    assert store.ids == ["x", "y", "z"] and store.length("z") == 3 and store.get("z").tolist() == [[0, 0]] * 3
+    for key, value in (("encoder", "rna-fm"), ("checkpoint_sha256", "ab"), ("long_policy", "truncate")):
+        c = _npz(tmp_path / f"c-{key}.npz", {"w": np.ones((1, 2))}, meta=dict(NPZ_META, **{key: value}))
+        with pytest.raises(InputError, match=f"c-{key}.npz: shard made with {key}={value!r}, but .*a.npz has"):
+            EmbeddingStore([a, c])
+    with pytest.raises(InputError, match=r"b\.npz: record 'z': duplicate id: also in another shard \(.*b2\.npz\)"):
+        EmbeddingStore([_npz(tmp_path / "b2.npz", {"z": np.zeros((1, 2))}), b])
+    with pytest.raises(RnalocError, match="no embeddings file given"):
+        EmbeddingStore([])
+
+
+def test_check_same_encoder_compares_each_encoder_key():
+    from rnaloc_tools.formats import check_same_encoder
+
+    model = {"encoder": "one-hot", "dim": 4, "checkpoint_sha256": None, "long_policy": "x"}
+    check_same_encoder(model, dict(model, long_policy="y", other=1), "model m", "e.npz")
+    for key, value in (("encoder", "rna-fm"), ("dim", 640), ("checkpoint_sha256", "ab")):
+        with pytest.raises(RnalocError, match=f"^e.npz was made with {key}={value!r}, but model m expects "):
+            check_same_encoder(model, dict(model, **{key: value}), "model m", "e.npz")
+
+
+# --------------------------------------------------------------------------- embed.py: chunks and embedding
+
+
+class _FakeEncoder:
+    """Row j of a piece's matrix: (code of its base, j): what a window or a crop did is visible by hand."""
+
+    name = "fake"
+    dim = 2
+
+    def __init__(self, max_len=4, extra_tokens=2, default_toks_per_batch=None):
+        self.max_len, self.extra_tokens = max_len, extra_tokens
+        self.default_toks_per_batch = default_toks_per_batch
+        self.batches = []
+
+    def embed(self, seqs):
+        self.batches.append(list(seqs))
+        return [np.array([["ACGU".index(b), j] for j, b in enumerate(s)], dtype=np.float32) for s in seqs]
+
+    def meta(self):
+        return {"encoder": "fake", "dim": 2, "checkpoint_sha256": None, "max_length": self.max_len}
+
+
+def _recs(*seqs):
+    from rnaloc_tools.seqs import Record
+
+    return [Record(f"r{i}", s) for i, s in enumerate(seqs)]
+
+
+def test_embed_chunk_truncates_long_sequences_and_keeps_the_order():
+    from rnaloc_tools.embed import EmbedStats, embed_chunk
+
+    enc = _FakeEncoder(max_len=4)
+    stats = EmbedStats()
+    out = embed_chunk(_recs("AC", "GUACGU", "UUUU", "G"), enc, stats=stats)
+    assert [m[:, 0].tolist() for m in out] == [[0, 1], [2, 3, 0, 1], [3, 3, 3, 3], [2]]
+    assert all(m.dtype == np.float32 for m in out)
+    assert out[1][:, 1].tolist() == [0, 1, 2, 3]  # the first 4 nucleotides
+    assert (stats.sequences, stats.nucleotides, stats.truncated, stats.windowed) == (4, 13, 1, 0)
+    # the encoder saw the pieces longest first, the long one cut to 4
+    assert [s for b in enc.batches for s in b] == ["GUAC", "UUUU", "AC", "G"]
+    out16 = embed_chunk(_recs("AC", "GUACGU"), _FakeEncoder(max_len=4), dtype=np.float16)
+    assert [m.dtype for m in out16] == [np.float16, np.float16] and out16[1].shape == (4, 2)
+
+
+def test_embed_chunk_windows_average_the_overlaps_by_hand():
+    from rnaloc_tools.embed import EmbedStats, embed_chunk
+
+    enc = _FakeEncoder(max_len=4)
+    stats = EmbedStats()
+    # 6 nt, windows of 4 with the default overlap 4 // 4 = 1: stride 3 -> (0, 4) and (2, 6)
+    out = embed_chunk(_recs("GUACGU", "AC"), enc, long="windows", stats=stats)
+    assert out[0][:, 0].tolist() == [2, 3, 0, 1, 2, 3]
+    # position in the window: 0 1 2 3 | 0 1 2 3 from 2 on: overlaps (2+0)/2, (3+1)/2
+    assert out[0][:, 1].tolist() == [0, 1, 1, 2, 2, 3] and out[1][:, 1].tolist() == [0, 1]
+    assert sorted(s for b in enc.batches for s in b) == ["AC", "ACGU", "GUAC"]
+    assert (stats.sequences, stats.truncated, stats.windowed) == (2, 0, 1)
+    enc = _FakeEncoder(max_len=4)
+    out = embed_chunk(_recs("GUACGUA"), enc, long="windows", overlap=2, dtype=np.float16)
+    # 7 nt, stride 2: starts 0, 2, then 3 flush with the end
+    assert sorted(s for b in enc.batches for s in b) == ["ACGU", "CGUA", "GUAC"]
+    assert out[0].dtype == np.float16 and out[0][:, 0].tolist() == [2, 3, 0, 1, 2, 3, 0]
+    # positions: 0:0 1:1 2:(2+0)/2 3:(3+1+0)/3 4:(2+1)/2 5:(3+2)/2 6:3
+    np.testing.assert_allclose(out[0][:, 1].astype(float), [0, 1, 1, 4 / 3, 1.5, 2.5, 3], rtol=1e-3)
+
+
+def test_embed_chunk_without_a_limit_and_with_a_bad_policy():
+    from rnaloc_tools.embed import embed_chunk
+
+    enc = _FakeEncoder(max_len=None)
+    out = embed_chunk(_recs("GUACGUAC"), enc, long="truncate")
+    assert out[0].shape == (8, 2) and enc.batches == [["GUACGUAC"]]
+    with pytest.raises(ValueError, match="long policy must be one of"):
+        embed_chunk(_recs("AC"), enc, long="crop")
+
+
+def test_embed_chunk_packs_batches_by_the_token_budget():
+    from rnaloc_tools.embed import embed_chunk
+
+    # pieces of 4, 4, 3, 2 nt, + 2 extra tokens each: a budget of 12 holds two of 6 tokens
+    enc = _FakeEncoder(max_len=4, extra_tokens=2)
+    embed_chunk(_recs("ACGU", "GGGG", "CCC", "AA"), enc, toks_per_batch=12)
+    assert enc.batches == [["ACGU", "GGGG"], ["CCC", "AA"]]
+    # the encoder's own default budget when none is given
+    enc = _FakeEncoder(max_len=4, extra_tokens=2, default_toks_per_batch=6)
+    embed_chunk(_recs("ACGU", "GGGG"), enc)
+    assert enc.batches == [["ACGU"], ["GGGG"]]
+
+
+def test_resolve_toks_per_batch_and_long_policy_name():
+    from rnaloc_tools.embed import DEFAULT_TOKS_PER_BATCH, long_policy_name, resolve_toks_per_batch
+
+    assert resolve_toks_per_batch(_FakeEncoder(), "100") == 100
+    assert resolve_toks_per_batch(_FakeEncoder(default_toks_per_batch=77)) == 77
+    assert resolve_toks_per_batch(_FakeEncoder(default_toks_per_batch=77), 5) == 5
+    assert resolve_toks_per_batch(_FakeEncoder()) == DEFAULT_TOKS_PER_BATCH == 16384
+    assert long_policy_name(_FakeEncoder(max_len=None), "windows", 3) == "none"
+    assert long_policy_name(_FakeEncoder(max_len=1022), "truncate", 255) == "truncate"
+    assert long_policy_name(_FakeEncoder(max_len=1022), "windows", 255) == "windows:1022/255"
+
+
+def test_chunk_by_size_and_chunk_records_by_hand():
+    from rnaloc_tools.embed import chunk_by_size, chunk_records
+
+    assert list(chunk_by_size([3, 3, 5, 1, 7, 2], lambda n: n, 6)) == [[3, 3], [5, 1], [7], [2]]
+    assert list(chunk_by_size([1, 1, 1, 1, 1], lambda n: n, 100, max_items=2)) == [[1, 1], [1, 1], [1]]
+    assert list(chunk_by_size([6, 1], lambda n: n, 6)) == [[6], [1]]   # exactly the budget still fits
+    assert list(chunk_by_size([], lambda n: n, 6)) == []
+    recs = _recs("AAA", "CC", "G", "UUUU")
+    assert [[r.id for r in c] for c in chunk_records(recs, 5)] == [["r0", "r1"], ["r2", "r3"]]
+    assert [[r.id for r in c] for c in chunk_records(recs, 100, max_records=3)] == [["r0", "r1", "r2"], ["r3"]]
+
+
+def test_chunk_nt_caps_a_wide_encoder():
+    from types import SimpleNamespace
+
+    from rnaloc_tools.embed import CHUNK_BYTES, DEFAULT_CHUNK_NT, chunk_nt
+
+    assert chunk_nt(SimpleNamespace(dim=4)) == DEFAULT_CHUNK_NT == 2_000_000
+    assert chunk_nt(SimpleNamespace(dim=640)) == (256 << 20) // (4 * 640) == CHUNK_BYTES // 2560
+    assert chunk_nt(SimpleNamespace(dim=4), 10) == 10
+    assert chunk_nt(SimpleNamespace(dim=640), 5_000_000) == CHUNK_BYTES // 2560
+    assert chunk_nt(SimpleNamespace(dim=1 << 40)) == 1
+
+
+def test_embed_records_writes_every_record_in_input_order_with_the_policy(tmp_path):
+    from rnaloc_tools.embed import embed_records
+    from rnaloc_tools.formats import EmbeddingStore
+
+    enc = _FakeEncoder(max_len=4)
+    stats = embed_records(_recs("GUACGU", "AC", "UUUUU"), enc, tmp_path / "e.npz", long="windows", max_nt=7)
+    store = EmbeddingStore(tmp_path / "e.npz")
+    assert store.ids == ["r0", "r1", "r2"] and [store.length(r) for r in store.ids] == [6, 2, 5]
+    assert store.meta["long_policy"] == "windows:4/1" and store.meta["encoder"] == "fake"
+    assert store.get("r0")[:, 1].tolist() == [0, 1, 1, 2, 2, 3]
+    assert (stats.sequences, stats.nucleotides, stats.windowed) == (3, 13, 2)
+    stats = embed_records(_recs("GUACGU"), _FakeEncoder(max_len=4), tmp_path / "t.npz")
+    assert EmbeddingStore(tmp_path / "t.npz").meta["long_policy"] == "truncate" and stats.truncated == 1
+    with pytest.raises(ValueError, match="long policy"):
+        embed_records(_recs("AC"), enc, tmp_path / "x.npz", long="crop")
+    assert not (tmp_path / "x.npz").exists()
