@@ -19,9 +19,10 @@ identical and the probabilities within 1.5e-6; one line per sequence is printed.
 Then one 2-Mb sequence (real lncRNAs joined) through the lncRNA model, before and
 after: its peak RSS. ``--tool-sizes`` adds ``rnaloc embed`` (encoders from
 ``--embed-encoders``: one-hot; rna-fm-tiny, a random 2-layer 32-d RNA-FM written
-here; rna-fm with ``--rnafm-weights``; RNA-FM only up to ``--rnafm-max``
-sequences) and ``rnaloc motifs`` (on the attention file and predicted classes of the after
-code's ``predict``; with the peak size of its temporary folder, ``tmp_mb``) at those sizes.
+here; rna-fm with ``--rnafm-weights``; ``:fp32`` or ``:bf16`` after an RNA-FM name
+sets its precision; RNA-FM only up to ``--rnafm-max`` sequences) and ``rnaloc motifs``
+(on the attention file and predicted classes of the after code's ``predict``; with the
+peak size of its temporary folder, ``tmp_mb``) at those sizes.
 
 The old code holds ~8 KB per sequence, so ``--before-max`` (default 100k) keeps it
 from the 1M files. On 2 shared cores a 1M circRNA run takes 5-35 min: run niced.
@@ -87,7 +88,8 @@ from rnaloc_tools.encoders import get_encoder
 from rnaloc_tools.formats import read_records
 fasta, out, encoder = sys.argv[1:4]
 weights = sys.argv[4] if len(sys.argv) > 4 else None
-encoder = get_encoder(encoder, weights=weights, device="cpu")  # loaded before the clock starts
+precision = sys.argv[5] if len(sys.argv) > 5 else "auto"
+encoder = get_encoder(encoder, weights=weights, device="cpu", precision=precision)  # loaded before the clock starts
 start = time.perf_counter()
 embed_records(read_records(fasta), encoder, out)
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}))
@@ -256,7 +258,8 @@ def main():
     parser.add_argument("--tools", default="embed,motifs", help="which of embed,motifs --tool-sizes runs")
     parser.add_argument("--embed-encoders", default="one-hot",
                         help="encoders of the embed runs, comma-separated: one-hot, rna-fm-tiny (a random 2-layer "
-                        "32-d RNA-FM written here), rna-fm (needs --rnafm-weights)")
+                        "32-d RNA-FM written here), rna-fm (needs --rnafm-weights); an RNA-FM name may end in "
+                        ":fp32 or :bf16 (--precision; default auto)")
     parser.add_argument("--rnafm-weights", default=None, help="RNA-FM weights for --embed-encoders rna-fm")
     parser.add_argument("--rnafm-max", type=int, default=10000, help="largest --tool-sizes file given to RNA-FM")
     parser.add_argument("--no-check", action="store_true",
@@ -271,14 +274,18 @@ def main():
         tmp = Path(tmp)
         encoders = {}
         for name in [e for e in args.embed_encoders.split(",") if e]:
+            base, _, precision = name.partition(":")
             if name == "one-hot":
                 encoders[name] = ("one-hot",)
-            elif name == "rna-fm-tiny":
+            elif base == "rna-fm-tiny" and precision in ("", "fp32", "bf16"):
                 from rnaloc_tools.encoders.rnafm import write_random_checkpoint
 
-                encoders[name] = ("rna-fm", write_random_checkpoint(tmp / "RNA-FM_tiny.pth", seed=0))
-            elif name == "rna-fm" and args.rnafm_weights:
-                encoders[name] = ("rna-fm", args.rnafm_weights)
+                tiny = tmp / "RNA-FM_tiny.pth"
+                if not tiny.exists():
+                    write_random_checkpoint(tiny, seed=0)
+                encoders[name] = ("rna-fm", tiny, precision or "auto")
+            elif base == "rna-fm" and args.rnafm_weights and precision in ("", "fp32", "bf16"):
+                encoders[name] = ("rna-fm", args.rnafm_weights, precision or "auto")
             else:
                 parser.error(f"--embed-encoders: {name!r} is not one-hot, rna-fm-tiny or rna-fm with --rnafm-weights")
         codes = {"after": REPO}
