@@ -20,7 +20,9 @@ Then one 2-Mb sequence (real lncRNAs joined) through the lncRNA model, before an
 after: its peak RSS. ``--tool-sizes`` adds ``rnaloc embed`` (encoders from
 ``--embed-encoders``: one-hot; rna-fm-tiny, a random 2-layer 32-d RNA-FM written
 here; rna-fm with ``--rnafm-weights``; ``:fp32`` or ``:bf16`` after an RNA-FM name
-sets its precision; RNA-FM only up to ``--rnafm-max`` sequences) and ``rnaloc motifs`` (on an attention file) at those sizes.
+sets its precision; RNA-FM only up to ``--rnafm-max`` sequences) and ``rnaloc motifs``
+(on the attention file and predicted classes of the after code's ``predict``; with the
+peak size of its temporary folder, ``tmp_mb``) at those sizes.
 
 The old code holds ~8 KB per sequence, so ``--before-max`` (default 100k) keeps it
 from the 1M files. On 2 shared cores a 1M circRNA run takes 5-35 min: run niced.
@@ -31,6 +33,8 @@ from the 1M files. On 2 shared cores a 1M circRNA run takes 5-35 min: run niced.
     python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 1000,3000   # embed, motifs
     python bench/bench_predict_scale.py --sizes "" --long 0 --before "" --tool-sizes 1000,10000,100000 \
         --tools embed --embed-encoders one-hot,rna-fm-tiny
+    nice -n 10 python bench/bench_predict_scale.py --sizes "" --long 0 --tools motifs \
+        --tool-sizes 1000,10000,100000 --before d496383 --before-max 10000   # motifs before/after streaming
 """
 
 import argparse
@@ -91,13 +95,30 @@ embed_records(read_records(fasta), encoder, out)
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}))
 """,
     "motifs": PEAK + r"""
-import json, logging, sys, time
+import json, logging, os, sys, tempfile, threading, time
 logging.getLogger("rnaloc").setLevel(logging.WARNING)
 from rnaloc_tools.motifs import Outputs, run_motifs
-fasta, out, attention = sys.argv[1:4]
+fasta, out, attention, predictions = sys.argv[1:5]
+tempfile.tempdir = out + ".tmp"  # the temporary folder's size is sampled: peak temporary disk
+os.makedirs(tempfile.tempdir, exist_ok=True)
+peak, done = [0], threading.Event()
+def sample():
+    while not done.wait(0.5):
+        size = 0
+        for root, _, names in os.walk(tempfile.tempdir):
+            for name in names:
+                try:
+                    size += os.path.getsize(os.path.join(root, name))
+                except OSError:
+                    pass
+        peak[0] = max(peak[0], size)
+threading.Thread(target=sample, daemon=True).start()
 start = time.perf_counter()
-run_motifs([attention], fasta, Outputs(motifs=out, regions=out + ".regions.tsv"))
-print(json.dumps({"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}))
+run_motifs([attention], fasta, Outputs(motifs=out, regions=out + ".regions.tsv", meme=out + ".meme"),
+           predictions=predictions)
+seconds = time.perf_counter() - start
+done.set()
+print(json.dumps({"seconds": seconds, "tmp_mb": peak[0] / 1e6, "peak_mb": peak_mb()}))
 """,
 }
 
@@ -221,7 +242,7 @@ def run_measured(code_dir, fasta, rna_type, out, runner=RUNNER, extra=()):
         tail = stderr.strip().splitlines()[-1:] or ["?"]
         return {"seconds": float("nan"), "rss_mb": float("nan"), "error": tail[0][:200]}
     result = json.loads(stdout.strip().splitlines()[-1])
-    return {"seconds": result["seconds"], "rss_mb": result["peak_mb"]}
+    return {"seconds": result["seconds"], "rss_mb": result["peak_mb"], "tmp_mb": result.get("tmp_mb", float("nan"))}
 
 
 def main():
@@ -300,17 +321,21 @@ def main():
                 tools = [t for t in args.tools.split(",") if t]
                 if "motifs" in tools:
                     run_measured(REPO, fasta, types[0], tmp / "p.tsv", extra=[attention])
-                runs = [("motifs", TOOL_RUNNERS["motifs"], attention, ())] if "motifs" in tools else []
+                runs = [("motifs", TOOL_RUNNERS["motifs"], attention, (tmp / "p.tsv",))] if "motifs" in tools \
+                    else []
                 if "embed" in tools:
                     runs += [(f"embed:{name}", TOOL_RUNNERS["embed"], spec[0], spec[1:])
                              for name, spec in encoders.items() if spec[0] != "rna-fm" or n <= args.rnafm_max]
                 for tool, runner, third, extra in runs:
                     for code, folder in codes.items():
+                        if code == "before" and n > args.before_max:
+                            continue
                         result = run_measured(folder, fasta, third, tmp / "tool.out", runner, extra)
                         (tmp / "tool.out").unlink(missing_ok=True)
                         rows.append({"tool": tool, "rna_type": types[0], "sequences": n, "mean_nt": nt / n,
                                      "code": code, "seconds": result["seconds"], "seq_per_s": n / result["seconds"],
-                                     "peak_rss_mb": result["rss_mb"], "error": result.get("error", "")})
+                                     "peak_rss_mb": result["rss_mb"], "tmp_mb": result.get("tmp_mb", float("nan")),
+                                     "error": result.get("error", "")})
                         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False,
                                                                  float_format=lambda v: f"{v:.4g}"), flush=True)
                 fasta.unlink()

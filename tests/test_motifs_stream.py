@@ -69,9 +69,11 @@ def bigger(tmp_path_factory):
 
 @pytest.fixture
 def on_disk(monkeypatch):
-    """Every k-mer length counted in partition files, in many small partitions."""
+    """k > 5 counted in partition files, in many small partitions; k = 5 in dense slices; tests in slices."""
     monkeypatch.setattr(kmercount, "DENSE_MAX_K", 5)
     monkeypatch.setattr(kmercount, "PARTITION_ENTRIES", 2000)
+    monkeypatch.setattr(kmercount, "_DENSE_SLICE", 100)
+    monkeypatch.setattr(stream, "_TEST_ROWS", 50)
 
 
 CASES = {

@@ -5,7 +5,6 @@ import os
 import click
 
 from .. import RNA_TYPES
-from ..embed import DEFAULT_CHUNK_NT
 from ..motifs import (
     BACKGROUNDS,
     CLASS_SOURCES,
@@ -14,6 +13,7 @@ from ..motifs import (
     parse_threshold,
     run_motifs,
 )
+from ..motifs.stream import CHUNK_NT
 from . import tool
 from ._util import FiniteFloatRange, InputFile, OutputFile, OutputFolder, encoding_options
 
@@ -88,7 +88,7 @@ def _k_range(ctx, param, value):
               help="With --model/--rna-type: ONNX Runtime provider.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
               help="With --model/--rna-type: sequences per batch.")
-@click.option("--chunk-nt", type=click.IntRange(min=1), default=DEFAULT_CHUNK_NT, show_default=True,
+@click.option("--chunk-nt", type=click.IntRange(min=1), default=CHUNK_NT, show_default=True,
               help="Nucleotides analysed at a time: memory is bounded by this, not by the input.")
 @click.option("--tmp-dir", type=click.Path(exists=True, file_okay=False, writable=True),
               help="Folder for the temporary files (k-mer counts, the sequences' letters: up to ~20 bytes per "

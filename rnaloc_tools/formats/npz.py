@@ -355,6 +355,7 @@ class EmbeddingStore:
         self.meta = dict(first.meta)
         self._read = 0  # bytes read from the memory maps since the last release()
         self._index = {}
+        self._base = np.cumsum([0] + [len(shard.ids) for shard in self.shards]).tolist()
         for s, shard in enumerate(self.shards):
             for i, rid in enumerate(shard.ids):
                 if rid in self._index:
@@ -375,6 +376,11 @@ class EmbeddingStore:
 
     def __contains__(self, rid):
         return rid in self._index
+
+    def position(self, rid):
+        """Where ``rid`` is in :attr:`ids` (None when it is not in the store)."""
+        at = self._index.get(rid)
+        return None if at is None else self._base[at[0]] + at[1]
 
     def length(self, rid):
         s, i = self._index[rid]

@@ -9,8 +9,9 @@ file and sequence logos; known localization motifs are checked by IUPAC
 matching. See :mod:`.discover` for the method and :mod:`.known` for the
 known motifs.
 
-Python users call :func:`run_motifs` (files in, files out) or
-:func:`find_motifs` (sequences with attention in, tables out).
+Python users call :func:`run_motifs` (files in, files out; it streams, in
+bounded memory: :mod:`.stream`) or :func:`find_motifs` (sequences with
+attention in, tables out; everything in memory, the same results).
 """
 
 import logging
@@ -74,7 +75,7 @@ REGION_COLUMNS = ["id", "start", "end", "class", "mean_attention", "max_attentio
 class MotifResult:
     motifs: list  # discover.Motif
     table: pd.DataFrame  # motifs.tsv
-    tested: pd.DataFrame  # every k-mer tested (run_motifs: those with p <= alpha, the only ones that can be significant)
+    tested: pd.DataFrame  # every k-mer tested (run_motifs: the significant ones merging looks at, see stream._test)
     known: pd.DataFrame  # known_motifs.tsv
     regions: pd.DataFrame  # regions.tsv
     background: object  # letter frequencies A C G U
@@ -251,17 +252,17 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
     used unless ``class_from`` says otherwise.
 
     Streams (:mod:`.stream`): the input is analysed ``chunk_nt`` nucleotides at a time
-    (default 2 million), so memory does not grow with the input; the k-mer counts of
+    (default :data:`.stream.CHUNK_NT`, half a million), so memory does not grow with the input; the k-mer counts of
     k > 10 and the sequences' letters go to a temporary folder in ``tmp_dir`` (default
     ``$TMPDIR``). The outputs are those :func:`find_motifs` gives on the same input.
     """
     import tempfile
 
-    from ..embed import DEFAULT_CHUNK_NT, DEFAULT_CHUNK_RECORDS
+    from ..embed import DEFAULT_CHUNK_RECORDS
     from ..fileio import display_name
     from ..formats import read_records
     from .inputs import assign_classes, check_class_source, check_pairing, read_attention
-    from .stream import SequenceIndex, StoreSequences, stream_motifs
+    from .stream import CHUNK_NT, SequenceIndex, StoreSequences, stream_motifs
 
     params = params or Params()
     params.check()
@@ -284,9 +285,9 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
             # the whole file is read (and checked) before the model runs on the spooled copy
             index = SequenceIndex(read_records(sequences_path, source=seq_source), spool)
             attention_paths = [os.path.join(tmp, "attention.npz")]
-            options = dict(predict_options or {}, **({"max_nt": chunk_nt} if chunk_nt else {}))
             try:
-                frame, extra_meta = predict_attention(index.records(), model, rna_type, attention_paths[0], **options)
+                frame, extra_meta = predict_attention(index.records(), model, rna_type, attention_paths[0],
+                                                      **(predict_options or {}))
             except BaseException:
                 index.close()
                 raise
@@ -302,14 +303,15 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
 
                 raise InputError(seq_source, "empty input: no sequences")
             meta = dict(store.meta, **(extra_meta or {}))
-            check_pairing(store, index.row, index.length, seq_source, meta)
             ids = store.ids
+            index.use_order(ids, store.position)
+            check_pairing(store, index.ids, index.length, seq_source, meta)
             rna_type, classes, class_source, cls_of = assign_classes(
                 meta, ids, index.label_of(ids), set(index.rna_types), predictions, class_from, seq_source)
             del ids
             log.info("classes from %s; RNA type %s", class_source, rna_type or "unknown")
             _check_background(params, classes)
-            source = StoreSequences(store, index, meta, cls_of, chunk_nt or DEFAULT_CHUNK_NT, DEFAULT_CHUNK_RECORDS)
+            source = StoreSequences(store, index, meta, cls_of, chunk_nt or CHUNK_NT, DEFAULT_CHUNK_RECORDS)
             del cls_of
             found = stream_motifs(source, classes, params, known_motifs, rna_type, tmp, REGION_COLUMNS, _format)
         finally:

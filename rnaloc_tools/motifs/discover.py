@@ -317,21 +317,22 @@ def test_kmers(ann, params, classes):
     return add_enrichment(df), windows_by_k
 
 
-def bh_sorted(ps, m):
-    """Benjamini-Hochberg q-values of the smallest p-values of ``m`` tests, ``ps`` sorted (all the others larger).
+def bh_grouped(values, counts, m):
+    """Benjamini-Hochberg q-values of the smallest p-values of ``m`` tests, given as the distinct
+    values (sorted) and how many tests have each; one q-value per distinct value.
 
+    scipy's ``false_discovery_control(..., method="bh")`` sorts the p-values, multiplies the one of
+    rank j by m / j and takes the running minimum from the largest down. Within a run of equal
+    p-values the smallest product is the one of the last rank (m / j only decreases, and rounding
+    keeps the order), so the q-value of a distinct value is the minimum of value * m / (its last
+    rank) and the q-value of the next larger value: the same operations on the same numbers.
     The streaming count keeps only the tests with p <= alpha (q >= p, so no other can be
-    significant). Their ranks are 1..len(ps), and every test left out has p > alpha, so its
-    term p * m / rank (>= p) exceeds alpha: a q-value at most alpha computed here is exactly
-    scipy's ``false_discovery_control(..., method="bh")`` over all m tests (the same operations
-    on the same numbers), and one above alpha stays above alpha there. Tied p-values get one
-    q-value (scipy's too).
+    significant): every test left out has p > alpha, so its product exceeds alpha, and a q-value
+    at most alpha computed here is scipy's over all m tests (one above alpha stays above).
+    Memory: one number per distinct p-value, which depends only on the counts (a, b) of a test.
     """
-    q = np.empty(len(ps), np.float64)
-    step = 1 << 20
-    for start in range(0, len(ps), step):  # in blocks: no array of ranks as long as ps
-        end = min(start + step, len(ps))
-        q[start:end] = ps[start:end] * (m / np.arange(start + 1, end + 1, dtype=np.float64))
+    last_rank = np.cumsum(counts).astype(np.float64)
+    q = values * (m / last_rank)
     np.minimum.accumulate(q[::-1], out=q[::-1])
     return np.clip(q, 0, 1, out=q)
 

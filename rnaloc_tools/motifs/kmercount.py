@@ -24,8 +24,9 @@ import numpy as np
 
 #: k-mers up to this length are counted in memory (4^10 counters of 4 bytes per group: 4 MB).
 DENSE_MAX_K = 10
-#: Codes per partition file (about), for longer k-mers: 16 MB of uint32 each.
-PARTITION_ENTRIES = 1 << 22
+#: Codes per partition file (about), for longer k-mers: 8 MB of uint32 each.
+PARTITION_ENTRIES = 1 << 21
+_DENSE_SLICE = 1 << 18
 #: At most this many partitions per k and group (a partition grows beyond PARTITION_ENTRIES then).
 MAX_PARTITIONS = 4096
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of code * this pick the partition
@@ -80,8 +81,10 @@ class PresenceCounts:
         at a time; codes sorted within a part). Partition files are removed once read."""
         if k in self.dense:
             table = self.dense.pop(k)
-            codes = np.flatnonzero(table.any(axis=0))
-            yield codes, table[:, codes].T.astype(np.int64)
+            for start in range(0, table.shape[1], _DENSE_SLICE):  # a slice at a time: no int64 copy of it all
+                part = table[:, start : start + _DENSE_SLICE]
+                codes = np.flatnonzero(part.any(axis=0))
+                yield codes + start, part[:, codes].T.astype(np.int64)
             return
         for p in range(self.parts):
             uniq = []

@@ -13,8 +13,8 @@ the input:
   each chunk's unique (sequence, k-mer) pairs add up exactly (:mod:`.kmercount`: dense in
   memory for short k, hash partitions on disk for long k).
 - The tests, partition by partition: only the rows with p <= alpha are kept (q >= p, so
-  no other row can be significant; on disk, their p-values in memory), with the number of
-  tests for Benjamini-Hochberg (:func:`.discover.bh_sorted`) and the MEME E-values; then
+  no other row can be significant; on disk, their distinct p-values in memory), with the number of
+  tests for Benjamini-Hochberg (:func:`.discover.bh_grouped`) and the MEME E-values; then
   the best ``max_cluster_kmers`` significant rows per class, all that merging looks at.
 - Merging decides the motifs' k-mers from the k-mer strings alone; one more pass collects
   their sites. A group without a complete site gives no motif and does not count toward
@@ -34,7 +34,7 @@ from .discover import (
     KmerWindows,
     add_enrichment,
     annotate,
-    bh_sorted,
+    bh_grouped,
     class_sizes,
     encode,
     enrichment,
@@ -54,25 +54,32 @@ from .known import KnownCounter
 
 log = logging.getLogger("rnaloc")
 
+#: Nucleotides analysed at a time by default (about 120 bytes each while a chunk is analysed).
+CHUNK_NT = 500_000
 #: Groups collected beyond the motifs still wanted, per class, in one sites pass.
 EXTRA_GROUPS = 3
 
 
 class SequenceIndex:
     """The sequences of a file, read once: letters spooled to ``spool`` (one byte per nucleotide),
-    an index id -> (offset, length), the labels and the RNA types the file names."""
+    their ids, offsets and lengths in file order, the labels and the RNA types the file names.
+
+    An id is looked up through the attention store's own index when the file holds the store's
+    ids in the store's order (:meth:`use_order`: what ``rnaloc predict`` writes), else through a
+    dict made here: ~100 bytes per sequence spared in the usual case."""
 
     def __init__(self, records, spool):
-        self.row = {}
+        self.ids = []
         self.offsets, self.lengths = array("q"), array("q")
         self.labels = []  # None once a record has no label
         self.rna_types = set()
+        self._position, self._rows = None, None
         offset = 0
         with open(spool, "wb") as fh:
             for rec in records:
                 data = rec.seq.encode("ascii")
                 fh.write(data)
-                self.row[rec.id] = len(self.offsets)
+                self.ids.append(rec.id)
                 self.offsets.append(offset)
                 self.lengths.append(len(data))
                 offset += len(data)
@@ -86,29 +93,41 @@ class SequenceIndex:
         self.total = offset
         self._fd = os.open(spool, os.O_RDONLY)
 
+    def use_order(self, ids, position):
+        """Look ids up with ``position(id)`` (their place in ``ids``) when the file holds ``ids``, in order."""
+        if self.ids == ids:
+            self._position = position
+
+    def _row(self, rid):
+        if self._position is not None:
+            return self._position(rid)
+        if self._rows is None:
+            self._rows = {rid: i for i, rid in enumerate(self.ids)}
+        return self._rows.get(rid)
+
     def __len__(self):
-        return len(self.row)
+        return len(self.ids)
 
     def length(self, rid):
-        i = self.row.get(rid)
+        i = self._row(rid)
         return None if i is None else self.lengths[i]
 
     def read(self, rid, n):
         """The first ``n`` letters of sequence ``rid``."""
-        return os.pread(self._fd, n, self.offsets[self.row[rid]]).decode("ascii")
+        return os.pread(self._fd, n, self.offsets[self._row(rid)]).decode("ascii")
 
     def records(self):
         """The sequences again, in file order (letters only: no labels or other columns)."""
         from ..seqs import Record
 
-        for rid, i in self.row.items():
+        for i, rid in enumerate(self.ids):
             yield Record(rid, os.pread(self._fd, self.lengths[i], self.offsets[i]).decode("ascii"))
 
     def label_of(self, ids):
         """{id: label} in the order of ``ids`` when every sequence has a label, else None."""
         if self.labels is None:
             return None
-        return {rid: self.labels[self.row[rid]] for rid in ids}
+        return {rid: self.labels[self._row(rid)] for rid in ids}
 
     def close(self):
         os.close(self._fd)
@@ -137,6 +156,7 @@ class StoreSequences:
                 att = self.store.get(rid, np.float32)[:, 0]
                 att = att[: seen_positions(len(att), self.meta)]
                 out.append(Sequence(rid, self.index.read(rid, len(att)), att, self.cls[i]))
+            self.store.release()  # the mapped pages read for this chunk leave the process's memory
             yield out
 
 
@@ -242,28 +262,64 @@ def stream_motifs(source, classes, params, known_motifs, rna_type, tmp, regions_
                         frequencies(letters), n_tests, n_seq, n_regions)
 
 
+#: k-mers tested at a time (the hypergeometric test's arrays are a few times this many floats).
+_TEST_ROWS = 1 << 17
+
+
+def _slices(pieces):
+    for codes, table in pieces:
+        for start in range(0, len(codes), _TEST_ROWS):
+            yield codes[start : start + _TEST_ROWS], table[start : start + _TEST_ROWS]
+
+
 #: A test row kept on disk between the tests and the selection of the k-mers to merge.
 _ROW = np.dtype([("k", "i1"), ("ci", "i2"), ("code", "i8"), ("a", "i8"), ("b", "i8"), ("p", "f8")])
 #: Rows read back at a time.
 _ROWS_AT_ONCE = 1 << 18
 
 
+class _DistinctCounts:
+    """Distinct values and how often each was added, kept compact as values are added."""
+
+    def __init__(self):
+        self.values, self.counts = np.zeros(0), np.zeros(0, np.int64)
+        self.pending, self.n_pending = [], 0
+
+    def add(self, values):
+        u, c = np.unique(values, return_counts=True)
+        self.pending.append((u, c))
+        self.n_pending += len(u)
+        if self.n_pending > max(len(self.values), 1 << 16):
+            self._compact()
+
+    def _compact(self):
+        values = np.concatenate([self.values] + [u for u, _ in self.pending])
+        counts = np.concatenate([self.counts] + [c for _, c in self.pending])
+        self.values, inverse = np.unique(values, return_inverse=True)
+        self.counts = np.bincount(inverse, weights=counts, minlength=len(self.values)).astype(np.int64)
+        self.pending, self.n_pending = [], 0
+
+    def result(self):
+        self._compact()
+        return self.values, self.counts
+
+
 def _test(counts, ks, present, n_per_class, params, rest, tmp):
     """Test every k-mer, partition by partition; return (the rows to merge, the number of tests, the
     number of significant rows per class).
 
-    A row with p <= alpha goes to a file (35 bytes), its p-value to memory (8 bytes): the q-values
-    (:func:`.discover.bh_sorted`, over every test) need them all. Then the file is read back in
-    blocks, keeping per class the best ``max_cluster_kmers`` significant rows in the order the
-    in-memory table's stable sort gives them (p, longer k, larger support, then the table's order:
-    k, class, code), which is all :func:`.discover.significant_kmers` takes from the table.
+    A row with p <= alpha goes to a file (35 bytes); the distinct p-values and how many rows have
+    each stay in memory, for the q-values (:func:`.discover.bh_grouped`, over every test). Then the
+    file is read back in blocks, keeping per class the best ``max_cluster_kmers`` significant rows
+    in the order the in-memory table's stable sort gives them (p, longer k, larger support, then the
+    table's order: k, class, code), which is all :func:`.discover.significant_kmers` takes from it.
     """
-    n_tests, p_parts = 0, []
+    n_tests, p_values = 0, _DistinctCounts()
     sizes = [class_sizes(n_per_class, cls, params) for cls in present]
     spill = os.path.join(tmp, "tests.bin")
     with open(spill, "wb") as out:
         for k in ks:
-            for codes, table in counts.counts(k):
+            for codes, table in _slices(counts.counts(k)):
                 region = table[:, 0::2] if rest else table
                 region_all = region.sum(axis=1)
                 for ci, (n_fg, n_bg) in enumerate(sizes):
@@ -279,11 +335,9 @@ def _test(counts, ks, present, n_per_class, params, rest, tmp):
                     rows["k"], rows["ci"], rows["code"] = k, ci, c[keep]
                     rows["a"], rows["b"], rows["p"] = a[keep], b[keep], p[keep]
                     rows.tofile(out)
-                    p_parts.append(rows["p"].copy())
-    ps = np.concatenate(p_parts) if p_parts else np.zeros(0)
-    del p_parts
-    ps.sort()
-    q_sorted = bh_sorted(ps, n_tests)
+                    p_values.add(rows["p"])
+    ps, p_counts = p_values.result()
+    q_sorted = bh_grouped(ps, p_counts, n_tests)
     n_fg = np.array([f for f, _ in sizes], np.int64)
     n_bg = np.array([b for _, b in sizes], np.int64)
     best = [np.zeros(0, _ROW) for _ in present]
