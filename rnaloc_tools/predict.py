@@ -131,7 +131,11 @@ class OnnxModel:
         width = outputs["probabilities"][-1] if outputs["probabilities"] else None
         if isinstance(width, int) and width != len(self.classes):
             raise InputError(self.path, f"corrupt model: {width} probability outputs for {len(self.classes)} classes")
-        self.quadratic = meta.get("quadratic_in_length", "false") == "true"
+        # attention matrices of length^2 cap the batches (bucket_batches' max_pairs). A model exported
+        # before the key existed says nothing: only the k-mer architecture is known to be linear, so
+        # any other is capped (the cap bounds memory only; a row's result does not depend on its batch)
+        quadratic = meta.get("quadratic_in_length")
+        self.quadratic = quadratic == "true" if quadratic is not None else meta.get("arch") != "kmer"
         self.sha256 = file_sha256(self.path)
         self.provider = self.session.get_providers()[0]
 

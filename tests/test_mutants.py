@@ -542,10 +542,16 @@ def test_onnx_model_reads_its_metadata(tmp_path):
     assert model.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and model.name == "m.onnx"
     assert model.provider == "CPUExecutionProvider" and model.path == str(path)
     assert model.meta["max_length"] == "7" and model.meta["tie_class"] == "extracellular"
-    # absent or null: no crop; absent or "false": not quadratic
+    # absent or null: no crop; "false", or absent from a k-mer model: not quadratic
     for changes in ({"max_length": None, "quadratic_in_length": None}, {"max_length": "null"}):
         model = OnnxModel(_bundled_with_meta(tmp_path, **changes))
         assert model.max_length is None and model.quadratic is False
+    # absent from any other architecture (a model exported before the key existed, such as
+    # test-data/galaxy-mirna-onehot.onnx): its batches are capped; "false" is believed
+    for arch in ("rnaloc", "transformer", None):
+        model = OnnxModel(_bundled_with_meta(tmp_path, quadratic_in_length=None, arch=arch))
+        assert model.quadratic is True, arch
+    assert OnnxModel(_bundled_with_meta(tmp_path, quadratic_in_length="false", arch="rnaloc")).quadratic is False
 
 
 @pytest.mark.parametrize("changes, message", [
