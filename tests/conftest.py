@@ -7,6 +7,7 @@ sets, gzipped TSVs; always present in a clone, so tests that use it never skip).
 """
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -97,3 +98,13 @@ def read_only_folder(tmp_path):
         if immutable:
             subprocess.run(["chattr", "-i", str(folder)], check=True)
         folder.chmod(0o755)
+
+
+def interruptible():
+    """``preexec_fn`` for a child the test will send SIGINT (Ctrl-C): SIGINT back to its default.
+
+    A shell starts background jobs (``pytest ... &``, nohup, some CI runners) with SIGINT
+    ignored, children inherit that, and Python then installs no KeyboardInterrupt handler:
+    the child would never see the test's Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

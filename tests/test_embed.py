@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import leftovers
+from conftest import interruptible, leftovers
 from rnaloc_tools.encoders.onehot import one_hot
 from rnaloc_tools.encoders.rnafm import RnaFmEncoder
 from rnaloc_tools.formats import EmbeddingStore, read_records
@@ -251,7 +251,7 @@ def test_sigint_leaves_no_partial_npz(tmp_path, tiny_rnafm):
     out = out_dir / "x.npz"
     proc = subprocess.Popen(
         RNALOC + ["embed", str(src), "--weights", str(tiny_rnafm), "--toks-per-batch", "2048", "-o", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=interruptible,
     )
     try:
         deadline = time.monotonic() + 60

@@ -16,7 +16,7 @@ from rnaloc_tools.bundled import bundled_models
 from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingStore, read_records, read_table
 from rnaloc_tools.seqs import Record, SeenIds
 
-from conftest import REPO, leftovers, one_error_line
+from conftest import REPO, interruptible, leftovers, one_error_line
 
 pytestmark = pytest.mark.skipif("circRNA" not in bundled_models(), reason="no bundled circRNA model")
 
@@ -148,7 +148,7 @@ def test_sigint_in_the_middle_leaves_nothing(circ, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), RNALOC_NO_PROGRESS="1")
     proc = subprocess.Popen([sys.executable, "-m", "rnaloc_tools", "predict", str(fasta), "--rna-type", "circRNA",
                              "--chunk-nt", "20000", "-o", str(out), "--attention", str(att)],
-                            env=env, stderr=subprocess.PIPE, text=True)
+                            env=env, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     deadline = time.time() + 120
     part = []
     while time.time() < deadline and proc.poll() is None:  # wait until rows are being written
