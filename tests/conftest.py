@@ -108,3 +108,15 @@ def interruptible():
     the child would never see the test's Ctrl-C.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def write_npz(path, mats, meta, order=None, **writer_options):
+    """An embeddings NPZ of ``mats`` ({id: (L, D) matrix}) written by the package's own writer."""
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    with EmbeddingWriter(path, meta, **writer_options) as writer:
+        for rid, mat in mats.items():
+            writer.add(rid, mat)
+        if order is not None:
+            writer.set_order(order)
+    return path

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import leftovers
+from conftest import leftovers, write_npz
 from rnaloc_tools.errors import InputError, RnalocError
 from rnaloc_tools.formats import EmbeddingStore, EmbeddingWriter, read_records
 
@@ -23,12 +23,7 @@ def _mats(n=5, dim=8, seed=0):
 
 
 def _write(path, mats, meta=META, order=None):
-    with EmbeddingWriter(path, meta) as w:
-        for rid, m in mats.items():
-            w.add(rid, m)
-        if order is not None:
-            w.set_order(order)
-    return path
+    return write_npz(path, mats, meta, order)
 
 
 def test_round_trip_float16_and_meta(tmp_path):

@@ -23,6 +23,8 @@ from rnaloc_tools.model.metrics import (
     reliability,
 )
 
+from conftest import write_npz
+
 # --------------------------------------------------------------------------- predicted_class
 
 
@@ -1101,14 +1103,7 @@ NPZ_META = {"encoder": "one-hot", "dim": 2, "checkpoint_sha256": None}
 
 
 def _npz(path, mats, meta=NPZ_META, order=None, **kw):
-    from rnaloc_tools.formats import EmbeddingWriter
-
-    with EmbeddingWriter(path, meta, **kw) as writer:
-        for rid, mat in mats.items():
-            writer.add(rid, mat)
-        if order is not None:
-            writer.set_order(order)
-    return path
+    return write_npz(path, mats, meta, order, **kw)
 
 
 def test_npz_round_trip_in_the_order_asked_with_rows_and_dtypes(tmp_path):
