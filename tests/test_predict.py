@@ -1,7 +1,9 @@
 """rnaloc predict: FASTA/TSV/NPZ in, predictions TSV and attention NPZ out; batch invariance; bad inputs."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,3 +273,21 @@ def test_length_buckets_cover_every_sequence_once_within_the_caps():
         if not kwargs:  # prediction: longest first, so padding stays low
             widths = [lengths[b].max() for b in batches]
             assert widths == sorted(widths, reverse=True)
+
+
+def test_predict_imports_neither_torch_nor_scikit_learn(test_data, tmp_path):
+    """`rnaloc predict` with a bundled model needs numpy, pandas and ONNX Runtime only: torch
+    (~2 s) and scikit-learn (0.8 s) would be paid by every run, every Galaxy task and shard."""
+    code = (
+        "import sys\n"
+        "from rnaloc_tools.cli import main\n"
+        f"sys.argv = ['rnaloc', 'predict', {str(test_data / 'example-miRNA.fa')!r}, '--rna-type', 'miRNA', "
+        f"'-o', {str(tmp_path / 'p.tsv')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "p.tsv").exists()
