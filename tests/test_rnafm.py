@@ -167,10 +167,11 @@ def test_embedding_does_not_depend_on_the_batch(encoder):
 def test_bos_eos_are_stripped(encoder):
     seq = "GAUUACA"
     mat = encoder.embed([seq])[0]
+    tokens = encoder.tokens([seq], width=encoder.batch_width(len(seq) + 2))  # as embed pads it
+    assert tokens[0, len(seq) + 1] == encoder.alphabet.eos_idx
     with torch.inference_mode():
-        full = _forward(encoder.model, encoder.tokens([seq]))[0].numpy()
-    assert full.shape[0] == len(seq) + 2
-    np.testing.assert_allclose(mat, full[1:-1], atol=0)
+        full = _forward(encoder.model, tokens)[0].numpy()
+    np.testing.assert_allclose(mat, full[1 : len(seq) + 1], atol=0)
 
 
 def test_legacy_serialization_loads_the_same(tmp_path, tiny_rnafm, encoder):
