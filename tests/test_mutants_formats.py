@@ -177,6 +177,22 @@ def test_a_member_shorter_than_the_zip_index_says_is_truncated(cli, work):
     assert train_error(cli, work, "e.npz") == "rnaloc train: error: e.npz: truncated member 'ids'"
 
 
+def test_members_headed_column_major_are_read(tmp_path):
+    # writers for column-major languages (e.g. Julia's NPZ.jl) mark every array fortran_order: True;
+    # for the 1-D ids and offsets and the 0-D meta it changes nothing
+    def column_major(array):
+        out = io.BytesIO()
+        npformat.write_array_header_1_0(out, {"descr": npformat.dtype_to_descr(array.dtype), "fortran_order": True,
+                                              "shape": array.shape})
+        return out.getvalue() + array.tobytes()
+
+    path = forge(tmp_path / "e.npz", ids=("a", "b"), offsets=(0, 1, 2), raw={
+        "ids": column_major(np.array(["a", "bb"])), "offsets": column_major(np.array([0, 1, 2], np.int64)),
+        "meta": column_major(np.array(json.dumps(META)))})
+    store = EmbeddingStore(path)
+    assert store.ids == ["a", "bb"] and store.get("bb").tolist() == [[4, 5, 6, 7]]
+
+
 # --------------------------------------------------------------------------- NPZ: what the members hold
 
 
@@ -337,8 +353,8 @@ def test_check_same_encoder_says_what_each_side_has():
 
 def test_comment_lines_are_kept_as_they_are(tmp_path):
     path = tmp_path / "t.tsv"
-    path.write_text("#note X \t\n#two\r\nid\tvalue\na\t1\n")
-    assert read_table(path).header == ["#note X \t", "#two"]
+    path.write_text("#note X \t\n#two X\r\nid\tvalue\na\t1\n")
+    assert read_table(path).header == ["#note X \t", "#two X"]
 
 
 @pytest.mark.parametrize("text, columns, rows", [
@@ -346,6 +362,7 @@ def test_comment_lines_are_kept_as_they_are(tmp_path):
     ('id\tnote\na\t"x"\nb\t"y z" w\n', ["id", "note"], [["a", '"x"'], ["b", '"y z" w']]),  # quotes are text
     ("id\tnote\na,b\tc, d; e\ne,f\tg\n", ["id", "note"], [["a,b", "c, d; e"], ["e,f", "g"]]),  # tabs only
     ("id\tnote\nNA\tnull\n\tNaN\n", ["id", "note"], [["NA", "null"], ["", "NaN"]]),  # no missing values
+    ("id\tnote, more\na\tb\n", ["id", "note, more"], [["a", "b"]]),  # a comma in a name: still tabs
 ])
 def test_a_table_is_split_on_tabs_only_and_its_text_kept(tmp_path, text, columns, rows):
     path = tmp_path / "t.tsv"
@@ -375,6 +392,27 @@ def test_table_refusals_are_whole_lines(tmp_path, text, where, problem):
     with pytest.raises(InputError) as caught:
         read_table(path)
     assert str(caught.value) == f"{path}{where}: {problem}"
+
+
+def test_a_parser_failure_without_a_longer_row_still_names_the_file(tmp_path, monkeypatch):
+    # no input found reaches these two fallbacks (pandas fails, or takes an index, only for a row with
+    # more fields than the header, which the line-by-line count finds first): pandas made to fail here
+    import pandas as pd
+
+    path = tmp_path / "t.tsv"
+    path.write_text("id\tsequence\na\tAC\n")
+
+    def fail(*args, **kwargs):
+        raise pd.errors.ParserError("Error tokenizing data.\nC error: first\nC error: the last line\n")
+
+    monkeypatch.setattr(pd, "read_csv", fail)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value) == f"{path}: malformed TSV (C error: the last line)"
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pd.DataFrame({"id": ["a"], "sequence": ["AC"]}, index=[7]))
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value) == f"{path}: the rows have more tab-separated fields than the header (2)"
 
 
 @pytest.mark.parametrize("row, problem", [
