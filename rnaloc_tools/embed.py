@@ -182,7 +182,9 @@ def embed_chunk(block, encoder, *, long="truncate", toks_per_batch=None, overlap
             windowed[k] = []
             pieces.extend(_Piece(k, s, e, rec.seq[s:e]) for s, e in spans)
     out = [None] * len(block)
-    for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens, batch_width=encoder.batch_width):
+    # the width the encoder pads a batch to (RNA-FM: a few fixed widths), counted in the budget
+    batch_width = getattr(encoder, "batch_width", None)
+    for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens, batch_width=batch_width):
         for piece, mat in zip(batch, encoder.embed([p.seq for p in batch])):
             if piece.rid in windowed:
                 windowed[piece.rid].append((piece.start, piece.end, mat))
