@@ -134,15 +134,24 @@ def _profiles_block(sequences):
 
 
 def _knn_distance(queries, reference, k=NEIGHBOURS, chunk=1024):
-    """Mean Euclidean distance of each query to its k nearest reference rows."""
+    """Mean Euclidean distance of each query to its k nearest reference rows.
+
+    Squared distances as ``|q|^2 + |r|^2 - 2 q.r``, computed in place in one
+    (chunk, reference) buffer, in that order of operations (the same rounding as
+    the one-line expression; ``2 q.r`` is exact doubling).
+    """
     k = min(k, len(reference))
     out = np.empty(len(queries))
     ref_sq = (reference ** 2).sum(1)
     for start in range(0, len(queries), chunk):
         q = queries[start: start + chunk]
-        d2 = (q ** 2).sum(1)[:, None] + ref_sq[None, :] - 2.0 * q @ reference.T
-        d2 = np.partition(np.maximum(d2, 0.0), k - 1, axis=1)[:, :k]
-        out[start: start + chunk] = np.sqrt(d2).mean(1)
+        d2 = np.add.outer((q ** 2).sum(1), ref_sq)
+        product = q @ reference.T
+        product *= 2.0
+        d2 -= product
+        np.maximum(d2, 0.0, out=d2)
+        d2.partition(k - 1, axis=1)
+        out[start: start + chunk] = np.sqrt(d2[:, :k]).mean(1)
     return out
 
 
@@ -310,9 +319,6 @@ class Domain:
         # the right edge of a run of equal quantiles: the share at or below
         return float(np.interp(distance, grid, self.grid_pct))
 
-    def composition_out(self, distance, n):
-        return distance > self.bands[self.band(n)][1]
-
     def length_note(self, n):
         if n < self.low:
             return (f"length {_nt(n)} is below the shortest {_pct(self.length_tail)} of this model's "
@@ -343,8 +349,19 @@ class Domain:
         else:
             lengths = list(lengths)
             dist = None
+        # vectorised over the sequences: the band of each length and whether its distance is past the band's cut-off
+        n_arr = np.asarray(lengths, dtype=np.float64)
+        bands = np.searchsorted(self.edges, n_arr, side="right")
+        cutoffs = np.array([cutoff for _, cutoff in self.bands])
+        long_or_short = (n_arr < self.low) | (n_arr > self.high)
+        comp_out = np.zeros(len(lengths), dtype=bool) if dist is None else dist > cutoffs[bands]  # NaN: False
+        # without sequences, the composition is never assessed, so no row is plain
+        plain = np.zeros(len(lengths), dtype=bool) if dist is None else ~long_or_short & ~comp_out & ~np.isnan(dist)
         results = []
         for i, n in enumerate(lengths):
+            if plain[i]:  # the usual case: in the domain, nothing to say
+                results.append((IN, ""))
+                continue
             notes = []
             state = IN
             note = self.length_note(n)
@@ -357,7 +374,7 @@ class Domain:
             elif np.isnan(dist[i]):
                 notes.append("composition not assessed (no A/C/G/U in the sequence)")
                 state = OUT if state == OUT else UNKNOWN
-            elif self.composition_out(dist[i], n):
+            elif comp_out[i]:
                 pct = self.percentile(dist[i], n)
                 shown = f"{min(pct, 99.9):.1f}" if pct < 100 else "100, beyond every training sequence"
                 notes.append(f"composition unlike the training sequences of similar length (distance percentile {shown})")

@@ -233,3 +233,52 @@ def test_the_cli_streams_with_a_chunk_budget(bigger, tmp_path, cli):
     for name in a:  # the provenance line names the command line, which differs
         strip = lambda data: b"\n".join(x for x in data.split(b"\n") if not x.startswith(b"#rnaloc motifs"))  # noqa: E731
         assert strip(a[name]) == strip(b[name]), name
+
+
+def _open_fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("way_out", ["success", "pairing-error", "model-error"])
+def test_the_sequence_spool_is_closed_on_every_way_out(bigger, tmp_path, monkeypatch, way_out):
+    """The spool of the sequences' letters is opened once and closed however run_motifs ends: after
+    the analysis, when the checks fail, and when the model run (no attention given) fails."""
+    import rnaloc_tools.motifs as motifs_module
+    from rnaloc_tools.errors import InputError, RnalocError
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc/self/fd on this system")
+    made = []
+
+    class Spy(stream.SequenceIndex):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(stream, "SequenceIndex", Spy)
+    attention, seqs, error = [bigger["att"]], bigger["tsv"], None
+    if way_out == "pairing-error":
+        seqs, error = write_fasta(tmp_path / "s.fa", dict(list(bigger["seqs"].items())[:5])), InputError
+    elif way_out == "model-error":
+        def fail(*args, **kwargs):
+            raise RnalocError("the model failed")
+
+        monkeypatch.setattr(motifs_module, "predict_attention", fail)
+        attention, error = [], RnalocError
+    before = _open_fds()
+    run = lambda: run_motifs(attention, seqs, Outputs.in_folder(str(tmp_path / "out")),  # noqa: E731
+                             class_from="label", rna_type="circRNA", chunk_nt=5000)
+    if error is None:
+        assert run().motifs
+    else:
+        try:
+            run()
+        except error:
+            pass  # not pytest.raises: its record of the traceback would keep the attention store open
+        else:
+            pytest.fail(f"no {error.__name__}")
+    assert len(made) == 1 and made[0]._fd is None
+    import gc
+    gc.collect()
+    new = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in _open_fds() - before if os.path.exists(f"/proc/self/fd/{fd}")}
+    assert not {fd: path for fd, path in new.items() if "rnaloc-motifs-" in path}

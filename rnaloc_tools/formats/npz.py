@@ -303,6 +303,9 @@ class _Shard:
             if (len(self.offsets) != len(self.ids) + 1 or (np.diff(self.offsets) < 0).any()
                     or (len(self.offsets) and self.offsets[0] != 0)):
                 raise InputError(self.path, "corrupt embeddings NPZ: offsets do not match ids")
+            empty = np.flatnonzero(np.diff(self.offsets) == 0)
+            if len(empty):  # no tool writes one (an empty sequence is refused where it is read)
+                raise InputError(self.path, "corrupt embeddings NPZ: its embedding has no rows", self.ids[int(empty[0])])
             if zf.getinfo("embeddings.npy").compress_type != zipfile.ZIP_STORED:
                 raise InputError(self.path, "member 'embeddings' is compressed (numpy.savez_compressed): a "
                                  "compressed NPZ is not read (it would be inflated whole into memory); write it "

@@ -14,6 +14,7 @@ bounded memory: :mod:`.stream`) or :func:`find_motifs` (sequences with
 attention in, tables out; everything in memory, the same results).
 """
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -277,27 +278,24 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
     seq_source = display_name(sequences_path)
     with tempfile.TemporaryDirectory(prefix="rnaloc-motifs-", dir=tmp_dir) as tmp:
         extra_meta, spool = None, os.path.join(tmp, "sequences")
-        if not attention_paths:
-            if model is None and rna_type is None:
-                from ..errors import RnalocError
+        # the spool's descriptor is closed on every way out of this block (one close, not one per branch)
+        with contextlib.ExitStack() as stack:
+            if not attention_paths:
+                if model is None and rna_type is None:
+                    from ..errors import RnalocError
 
-                raise RnalocError("give attention NPZ files, or a model (--model) or an RNA type (--rna-type) to run")
-            # the whole file is read (and checked) before the model runs on the spooled copy
-            index = SequenceIndex(read_records(sequences_path, source=seq_source), spool)
-            attention_paths = [os.path.join(tmp, "attention.npz")]
-            try:
+                    raise RnalocError("give attention NPZ files, or a model (--model) or an RNA type (--rna-type) to run")
+                # the whole file is read (and checked) before the model runs on the spooled copy
+                index = stack.enter_context(SequenceIndex(read_records(sequences_path, source=seq_source), spool))
+                attention_paths = [os.path.join(tmp, "attention.npz")]
                 frame, extra_meta = predict_attention(index.records(), model, rna_type, attention_paths[0],
                                                       **(predict_options or {}))
-            except BaseException:
-                index.close()
-                raise
-            if predictions is None:
-                predictions = frame
-            store = read_attention(attention_paths)
-        else:
-            store = read_attention(attention_paths)
-            index = SequenceIndex(read_records(sequences_path, source=seq_source), spool)
-        try:
+                if predictions is None:
+                    predictions = frame
+                store = read_attention(attention_paths)
+            else:
+                store = read_attention(attention_paths)
+                index = stack.enter_context(SequenceIndex(read_records(sequences_path, source=seq_source), spool))
             if not len(index):
                 from ..errors import InputError
 
@@ -314,8 +312,6 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
             source = StoreSequences(store, index, meta, cls_of, chunk_nt or CHUNK_NT, DEFAULT_CHUNK_RECORDS)
             del cls_of
             found = stream_motifs(source, classes, params, known_motifs, rna_type, tmp, REGION_COLUMNS, _format)
-        finally:
-            index.close()
         _log_motifs(found.motifs)
         result = MotifResult(found.motifs, motif_table(found.motifs), found.tested, found.known, None,
                              found.background, found.n_tests, meta, regions_file=found.regions_rows)

@@ -66,7 +66,9 @@ class SequenceIndex:
 
     An id is looked up through the attention store's own index when the file holds the store's
     ids in the store's order (:meth:`use_order`: what ``rnaloc predict`` writes), else through a
-    dict made here: ~100 bytes per sequence spared in the usual case."""
+    dict made here: ~100 bytes per sequence spared in the usual case.
+
+    A context manager: leaving the ``with`` block closes the spool's file descriptor."""
 
     def __init__(self, records, spool):
         self.ids = []
@@ -130,7 +132,16 @@ class SequenceIndex:
         return {rid: self.labels[self._row(rid)] for rid in ids}
 
     def close(self):
-        os.close(self._fd)
+        """Close the spool (once; later calls do nothing)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class StoreSequences:

@@ -1,0 +1,480 @@
+"""Tests written to kill the mutants of formats/npz.py and formats/tables.py that survived session 3
+(issue 16, item 2; bench/mutation-survivors.md, "Session 4: formats/npz.py and formats/tables.py triage").
+
+Most of those survivors changed or dropped the text of an error, or the file it names: the rule is
+that bad input gives ONE line naming the file, the record (or NPZ member) and the problem, exit
+code 1, and no output. So each refusal below is checked as the WHOLE line the user sees, through
+the command line where a command reaches it (``rnaloc train DATASET NPZ...`` reads every embeddings
+NPZ it is given before it trains), and at the library level where no command can (a folder is a
+usage error for click first). Every expected line is written by hand.
+"""
+
+import io
+import json
+import re
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+from numpy.lib import format as npformat
+
+from rnaloc_tools.errors import InputError, RnalocError
+from rnaloc_tools.formats import EmbeddingStore, check_same_encoder, read_dataset, read_table
+from rnaloc_tools.formats import npz as npz_module
+from rnaloc_tools.formats.tables import iter_dataset_records
+
+from conftest import leftovers, one_error_line, write_npz
+
+META = {"format": "rnaloc-embeddings", "encoder": "one-hot", "dim": 4}
+COMPRESSED = ("is compressed (numpy.savez_compressed): a compressed NPZ is not read (it would be inflated "
+              "whole into memory); write it with `rnaloc embed` or numpy.savez")
+
+
+def _npy(array, shape=None, allow_pickle=False):
+    """The bytes of one ``.npy`` member; ``shape``: a header that lies about the data that follows."""
+    array = np.asarray(array)
+    if shape is None:
+        out = io.BytesIO()
+        npformat.write_array(out, array, allow_pickle=allow_pickle)
+        return out.getvalue()
+    out = io.BytesIO()
+    npformat.write_array_header_1_0(out, {"descr": npformat.dtype_to_descr(array.dtype), "fortran_order": False,
+                                          "shape": shape})
+    return out.getvalue() + array.tobytes()
+
+
+def forge(path, ids=("a",), offsets=(0, 2), meta=META, embeddings=None, *, raw=None, drop=(), deflate=(),
+          extra=None, comment=b""):
+    """An NPZ made member by member, so that any one member can be wrong.
+
+    ``raw``: {member: bytes} written as they are; ``drop``: members left out; ``deflate``: members
+    compressed; ``extra``: a zip extra field given to the ``embeddings`` member; ``comment``: the zip comment.
+    """
+    if embeddings is None:
+        embeddings = np.arange(8, dtype=np.float16).reshape(2, 4)
+    members = {
+        "ids": _npy(np.array(ids)) if not isinstance(ids, np.ndarray) else _npy(ids, allow_pickle=True),
+        "offsets": _npy(np.asarray(offsets, dtype=np.int64) if not isinstance(offsets, np.ndarray) else offsets),
+        "meta": _npy(np.array(json.dumps(meta)) if isinstance(meta, dict) else meta),
+        "embeddings": _npy(embeddings),
+    }
+    members.update(raw or {})
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            if name in drop:
+                continue
+            info = zipfile.ZipInfo(name + ".npy", date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED if name in deflate else zipfile.ZIP_STORED
+            if name == "embeddings" and extra is not None:
+                info.extra = extra
+            zf.writestr(info, data)
+        zf.comment = comment
+    return path
+
+
+def _central_entry(data, member):
+    """Offset of ``member``'s central directory entry in the zip bytes ``data``."""
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46:at + 46 + name_len] == member.encode():
+            return at
+        at = data.find(b"PK\x01\x02", at + 4)
+    raise AssertionError(f"no central entry for {member}")
+
+
+def patch_central(path, member, field_offset, value):
+    """Overwrite one 4-byte field of ``member``'s central directory entry (the file's index of members)."""
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, _central_entry(data, member) + field_offset, value)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.tsv").write_text("id\trna_type\tlabel\tsequence\na\tlncRNA\tnucleus\tACGU\n")
+    return tmp_path
+
+
+def train_error(cli, work, *npz):
+    """The one error line of ``rnaloc train d.tsv NPZ... -o m.pt``; nothing may be written."""
+    before = sorted(p.name for p in work.iterdir())
+    line = one_error_line(cli("train", "d.tsv", *npz, "-o", "m.pt"), "train")
+    assert sorted(p.name for p in work.iterdir()) == before and leftovers(work) == []
+    return line
+
+
+# --------------------------------------------------------------------------- NPZ: the file itself
+
+
+def test_a_missing_npz_is_one_line_naming_it(cli, work):
+    assert train_error(cli, work, "nope.npz") == "rnaloc train: error: nope.npz: no such file"
+
+
+def test_a_device_given_as_npz_is_one_line_naming_it(cli, work):
+    assert train_error(cli, work, "/dev/null") == (
+        "rnaloc train: error: /dev/null: not a regular file (a folder, device or pipe): not an embeddings NPZ")
+
+
+def test_a_folder_given_as_npz_is_refused_naming_it(tmp_path):
+    # click refuses a folder first (a usage error): the library's own check, for callers without click
+    with pytest.raises(InputError) as caught:
+        EmbeddingStore(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: not a regular file (a folder, device or pipe): not an embeddings NPZ"
+
+
+def test_a_file_that_is_not_a_zip(cli, work):
+    (work / "x.npz").write_bytes(b"hello")
+    assert train_error(cli, work, "x.npz") == "rnaloc train: error: x.npz: not an embeddings NPZ (File is not a zip file)"
+
+
+@pytest.mark.parametrize("member", ["ids", "offsets", "embeddings", "meta"])
+def test_a_missing_member_is_named(cli, work, member):
+    forge(work / "e.npz", drop=(member,))
+    assert train_error(cli, work, "e.npz") == (
+        f"rnaloc train: error: e.npz: not an embeddings NPZ: member {member!r} is missing")
+
+
+@pytest.mark.parametrize("member", ["ids", "offsets", "meta", "embeddings"])
+def test_a_compressed_member_is_named(cli, work, member):
+    forge(work / "e.npz", deflate=(member,))
+    assert train_error(cli, work, "e.npz") == f"rnaloc train: error: e.npz: member {member!r} {COMPRESSED}"
+
+
+# --------------------------------------------------------------------------- NPZ: a member's .npy header and size
+
+
+def test_a_corrupt_member_header_is_named(cli, work):
+    forge(work / "e.npz", raw={"offsets": b"\x93NUMPX garbage"})
+    line = train_error(cli, work, "e.npz")
+    # numpy's own words follow in the parentheses
+    assert line.startswith("rnaloc train: error: e.npz: corrupt member 'offsets' (the magic string is not correct")
+    assert line.endswith(")")
+
+
+def test_a_pickled_member_is_named_and_not_unpickled(cli, work):
+    forge(work / "e.npz", ids=np.array(["a"], dtype=object))
+    assert train_error(cli, work, "e.npz") == (
+        "rnaloc train: error: e.npz: member 'ids' holds Python objects (a pickle): not read")
+
+
+def test_a_member_whose_header_lies_about_its_size_is_named(cli, work):
+    # a header for 1 id of 1 character (4 bytes of UTF-32) followed by 8 bytes
+    forge(work / "e.npz", raw={"ids": _npy(np.array(["a", "b"]), shape=(1,))})
+    assert train_error(cli, work, "e.npz") == (
+        "rnaloc train: error: e.npz: corrupt member 'ids': its header says 4 bytes of data, the file holds 8")
+
+
+def test_a_member_shorter_than_the_zip_index_says_is_truncated(cli, work):
+    # the .npy header says 2 ids (8 bytes), 4 follow; the zip's index claims the 4 missing bytes
+    # (its CRC is that of the real bytes): reading stops short of the header's size
+    data = _npy(np.array(["a"]), shape=(2,))
+    path = forge(work / "e.npz", ids=("a", "b"), offsets=(0, 1, 2), raw={"ids": data})
+    patch_central(path, "ids.npy", 24, len(data) + 4)  # uncompressed size
+    assert train_error(cli, work, "e.npz") == "rnaloc train: error: e.npz: truncated member 'ids'"
+
+
+def test_members_headed_column_major_are_read(tmp_path):
+    # writers for column-major languages (e.g. Julia's NPZ.jl) mark every array fortran_order: True;
+    # for the 1-D ids and offsets and the 0-D meta it changes nothing
+    def column_major(array):
+        out = io.BytesIO()
+        npformat.write_array_header_1_0(out, {"descr": npformat.dtype_to_descr(array.dtype), "fortran_order": True,
+                                              "shape": array.shape})
+        return out.getvalue() + array.tobytes()
+
+    path = forge(tmp_path / "e.npz", ids=("a", "b"), offsets=(0, 1, 2), raw={
+        "ids": column_major(np.array(["a", "bb"])), "offsets": column_major(np.array([0, 1, 2], np.int64)),
+        "meta": column_major(np.array(json.dumps(META)))})
+    store = EmbeddingStore(path)
+    assert store.ids == ["a", "bb"] and store.get("bb").tolist() == [[4, 5, 6, 7]]
+
+
+# --------------------------------------------------------------------------- NPZ: what the members hold
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"ids": np.array([["a"]])}, "ids must be a list of names"),             # 2-D names
+    ({"ids": np.array([7])}, "ids must be a list of names"),                 # numbers
+    ({"offsets": np.array([[0, 2]])}, "offsets must be whole numbers"),      # 2-D whole numbers
+    ({"offsets": np.array([0.0, 2.0])}, "offsets must be whole numbers"),    # floats
+    ({"meta": np.array([json.dumps(META)])}, "meta must be one JSON text"),  # a list of one text
+    ({"meta": np.array(1.5)}, "meta must be one JSON text"),                 # a number
+])
+def test_members_of_the_wrong_kind_are_named(cli, work, change, problem):
+    forge(work / "e.npz", **change)
+    assert train_error(cli, work, "e.npz") == f"rnaloc train: error: e.npz: corrupt embeddings NPZ: {problem}"
+
+
+@pytest.mark.parametrize("meta, problem", [
+    (np.array("{not json"), "corrupt NPZ meta: not JSON (Expecting property name enclosed in double quotes: "
+                            "line 1 column 2 (char 1))"),
+    (np.array("[1]"), "corrupt NPZ meta: a JSON object was expected, not list"),
+    ({"format": "rnaloc-embeddings", "encoder": "one-hot"}, "corrupt metadata: meta.dim must be a positive whole "
+                                                            "number, not None"),
+    (dict(META, checkpoint_sha256=1), "corrupt metadata: meta.checkpoint_sha256 must be text, not 1"),
+    (dict(META, model=["m"]), "corrupt metadata: meta.model must be text, not ['m']"),
+    (dict(META, model_encoder=2), "corrupt metadata: meta.model_encoder must be text, not 2"),
+])
+def test_bad_metadata_is_named(cli, work, meta, problem):
+    forge(work / "e.npz", meta=meta)
+    assert train_error(cli, work, "e.npz") == f"rnaloc train: error: e.npz: {problem}"
+
+
+@pytest.mark.parametrize("ids, offsets", [
+    (("a",), (1, 2)),           # does not start at 0 (and never decreases)
+    (("a",), (0, 1, 2)),        # one offset too many (and never decreases)
+    (("a", "b"), (0, 2, 1)),    # decreasing
+])
+def test_offsets_that_do_not_match_the_ids(cli, work, ids, offsets):
+    forge(work / "e.npz", ids=ids, offsets=offsets)
+    assert train_error(cli, work, "e.npz") == (
+        "rnaloc train: error: e.npz: corrupt embeddings NPZ: offsets do not match ids")
+
+
+def test_a_sequence_of_zero_rows_is_refused_naming_it(cli, work):
+    # no tool writes one (an empty sequence is refused when read); before, `rnaloc predict` ran the
+    # model on it and failed later ("the model gave non-finite probabilities"), after printing rows
+    forge(work / "e.npz", ids=("a", "b", "c"), offsets=(0, 2, 2, 2))
+    assert train_error(cli, work, "e.npz") == (
+        "rnaloc train: error: e.npz: record 'b': corrupt embeddings NPZ: its embedding has no rows")
+    result = cli("predict", "e.npz", "--rna-type", "lncRNA", "-o", "p.tsv")
+    assert one_error_line(result, "predict") == (
+        "rnaloc predict: error: e.npz: record 'b': corrupt embeddings NPZ: its embedding has no rows")
+    assert not (work / "p.tsv").exists()
+
+
+# --------------------------------------------------------------------------- NPZ: finding the embeddings' bytes
+
+
+def _embeddings_header_offset(path):
+    with zipfile.ZipFile(path) as zf:
+        return zf.getinfo("embeddings.npy").header_offset
+
+
+def test_an_embeddings_member_without_its_local_header(cli, work):
+    path = forge(work / "e.npz")
+    data = bytearray(path.read_bytes())
+    at = _embeddings_header_offset(path)
+    assert data[at:at + 4] == b"PK\x03\x04"
+    data[at:at + 4] = b"PK\x09\x09"
+    path.write_bytes(bytes(data))
+    assert train_error(cli, work, "e.npz") == (
+        "rnaloc train: error: e.npz: corrupt embeddings NPZ: the embeddings member cannot be located")
+
+
+def test_an_embeddings_member_pointing_at_a_short_header_at_the_end(cli, work):
+    # the index points the member at the last bytes of the file: a local header signature with
+    # fewer than the 30 bytes of a header after it (in the zip comment)
+    path = forge(work / "e.npz", comment=b"PK\x03\x04abc")
+    patch_central(path, "embeddings.npy", 42, path.stat().st_size - 7)  # relative offset of local header
+    assert train_error(cli, work, "e.npz") == (
+        "rnaloc train: error: e.npz: corrupt embeddings NPZ: the embeddings member cannot be located")
+
+
+def test_an_embeddings_member_with_a_large_extra_field_is_read(tmp_path):
+    # 40000 bytes of extra field (above 32767: read as a signed 16-bit length it would be negative)
+    extra = struct.pack("<HH", 0xCAFE, 39996) + b"\0" * 39996
+    path = forge(tmp_path / "e.npz", extra=extra)
+    store = EmbeddingStore(path)
+    assert store.get("a").tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+# --------------------------------------------------------------------------- NPZ: several shards
+
+
+def test_shards_made_differently_name_both_files_and_values(cli, work):
+    write_npz(work / "a.npz", {"x": np.ones((1, 4))}, {"encoder": "one-hot", "dim": 4})
+    write_npz(work / "b.npz", {"y": np.ones((1, 4))}, {"encoder": "one-hot", "dim": 4, "long_policy": "windows"})
+    assert train_error(cli, work, "a.npz", "b.npz") == (
+        "rnaloc train: error: b.npz: shard made with long_policy='windows', but a.npz has None")
+    write_npz(work / "c.npz", {"y": np.ones((1, 4))}, {"encoder": "rna-fm", "dim": 4})
+    assert train_error(cli, work, "a.npz", "c.npz") == (
+        "rnaloc train: error: c.npz: shard made with encoder='rna-fm', but a.npz has 'one-hot'")
+
+
+def test_a_duplicate_id_says_whether_it_is_in_this_file_or_which_other(cli, work):
+    write_npz(work / "a.npz", {"x": np.ones((1, 4)), "z": np.ones((1, 4))}, {"encoder": "one-hot", "dim": 4})
+    # the second shard repeats its own id (no writer makes one: forged)
+    forge(work / "b.npz", ids=("p", "q", "p"), offsets=(0, 1, 2, 3), embeddings=np.zeros((3, 4), np.float16))
+    assert train_error(cli, work, "a.npz", "b.npz") == (
+        "rnaloc train: error: b.npz: record 'p': duplicate id: twice in this file")
+    # an id of a.npz's second row, again in c.npz (and a third shard, so that a wrong index names a file)
+    write_npz(work / "c.npz", {"z": np.ones((1, 4))}, {"encoder": "one-hot", "dim": 4})
+    write_npz(work / "d.npz", {"w": np.ones((1, 4))}, {"encoder": "one-hot", "dim": 4})
+    assert train_error(cli, work, "a.npz", "d.npz", "c.npz") == (
+        "rnaloc train: error: c.npz: record 'z': duplicate id: also in another shard (a.npz)")
+
+
+def test_no_shards_at_all():
+    with pytest.raises(RnalocError) as caught:
+        EmbeddingStore([])
+    assert str(caught.value) == "no embeddings file given"
+
+
+def test_position_counts_across_shards(tmp_path):
+    meta = {"encoder": "one-hot", "dim": 4}
+    a = write_npz(tmp_path / "a.npz", {"x": np.ones((1, 4)), "y": np.ones((2, 4))}, meta)
+    b = write_npz(tmp_path / "b.npz", {"z": np.ones((1, 4)), "w": np.ones((1, 4))}, meta)
+    store = EmbeddingStore([a, b])
+    assert [store.position(r) for r in ("x", "y", "z", "w", "nope")] == [0, 1, 2, 3, None]
+    assert store.ids == ["x", "y", "z", "w"]
+
+
+def test_the_mapped_pages_are_released_every_release_bytes_read(tmp_path, monkeypatch):
+    # float16, 4 columns: 8 bytes a row. Rows read: 3 (24 bytes), 2 (16: 40 in all), 1 (8: 48 = the bound)
+    monkeypatch.setattr(npz_module, "RELEASE_BYTES", 48)
+    store = EmbeddingStore(write_npz(tmp_path / "e.npz", {"a": np.ones((3, 4)), "b": np.ones((2, 4)),
+                                                          "c": np.ones((1, 4))}, {"encoder": "one-hot", "dim": 4}))
+    released = []
+    monkeypatch.setattr(store, "release", lambda: (released.append(store._read), setattr(store, "_read", 0)))
+    assert store._read == 0
+    store.get("a")
+    store.get("b")
+    assert store._read == 40 and released == []
+    store.get("c")
+    assert released == [48] and store._read == 0
+    store.get("a", rows=2)  # only the rows read count
+    assert store._read == 16
+
+
+def test_check_same_encoder_says_what_each_side_has():
+    with pytest.raises(RnalocError) as caught:
+        check_same_encoder({"encoder": "one-hot", "dim": 4}, {"encoder": "rna-fm", "dim": 4}, "model m.onnx", "e.npz")
+    assert str(caught.value) == ("e.npz was made with encoder='rna-fm', but model m.onnx expects 'one-hot': embed the "
+                                 "sequences with the model's own encoder")
+
+
+# --------------------------------------------------------------------------- tables: what is read as it is
+
+
+def test_comment_lines_are_kept_as_they_are(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("#note X \t\n#two X\r\nid\tvalue\na\t1\n")
+    assert read_table(path).header == ["#note X \t", "#two X"]
+
+
+@pytest.mark.parametrize("text, columns, rows", [
+    ("my id\tid\nx\ty\n", ["my id", "id"], [["x", "y"]]),                       # a space is not a separator
+    ('id\tnote\na\t"x"\nb\t"y z" w\n', ["id", "note"], [["a", '"x"'], ["b", '"y z" w']]),  # quotes are text
+    ("id\tnote\na,b\tc, d; e\ne,f\tg\n", ["id", "note"], [["a,b", "c, d; e"], ["e,f", "g"]]),  # tabs only
+    ("id\tnote\nNA\tnull\n\tNaN\n", ["id", "note"], [["NA", "null"], ["", "NaN"]]),  # no missing values
+    ("id\tnote, more\na\tb\n", ["id", "note, more"], [["a", "b"]]),  # a comma in a name: still tabs
+])
+def test_a_table_is_split_on_tabs_only_and_its_text_kept(tmp_path, text, columns, rows):
+    path = tmp_path / "t.tsv"
+    path.write_text(text)
+    df = read_table(path).df
+    assert list(df.columns) == columns and df.values.tolist() == rows
+
+
+@pytest.mark.parametrize("text, where, problem", [
+    # two trailing tabs in the header: two columns without a name
+    ("id\tsequence\t\t\na\tAC\t\t\n", ":1", "duplicate column '' in the header"),
+    ("id\tX\tX\n", ":1", "duplicate column 'X' in the header"),
+    # the first row longer than the header (pandas would take it as an index)
+    ("#c\nid\tsequence\na\tAC\tx\n", ":3", "3 tab-separated fields, but the header has 2 (a stray or trailing tab?)"),
+    # a later row longer (pandas' parser error), with trailing tabs: they are fields too
+    ("id\tsequence\na\tAC\nb\tGU\t\t\n", ":3", "4 tab-separated fields, but the header has 2 (a stray or trailing tab?)"),
+    # a header with an empty last column; the longer row is counted against all three
+    ("id\tsequence\t\na\tAC\t\nb\tGU\tx\ty\n", ":3",
+     "4 tab-separated fields, but the header has 3 (a stray or trailing tab?)"),
+    # the first row shorter than the header: the header still counts
+    ("id\tsequence\tx\na\tAC\nb\tGU\tx\ty\n", ":3",
+     "4 tab-separated fields, but the header has 3 (a stray or trailing tab?)"),
+])
+def test_table_refusals_are_whole_lines(tmp_path, text, where, problem):
+    path = tmp_path / "t.tsv"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value) == f"{path}{where}: {problem}"
+
+
+def test_a_parser_failure_without_a_longer_row_still_names_the_file(tmp_path, monkeypatch):
+    # no input found reaches these two fallbacks (pandas fails, or takes an index, only for a row with
+    # more fields than the header, which the line-by-line count finds first): pandas made to fail here
+    import pandas as pd
+
+    path = tmp_path / "t.tsv"
+    path.write_text("id\tsequence\na\tAC\n")
+
+    def fail(*args, **kwargs):
+        raise pd.errors.ParserError("Error tokenizing data.\nC error: first\nC error: the last line\n")
+
+    monkeypatch.setattr(pd, "read_csv", fail)
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value) == f"{path}: malformed TSV (C error: the last line)"
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pd.DataFrame({"id": ["a"], "sequence": ["AC"]}, index=[7]))
+    with pytest.raises(InputError) as caught:
+        read_table(path)
+    assert str(caught.value) == f"{path}: the rows have more tab-separated fields than the header (2)"
+
+
+@pytest.mark.parametrize("row, problem", [
+    ("a\tmiRNA\tintracellular\tAXC", "record 'a': illegal letter(s) 'X' in sequence (allowed: ACGU/T and IUPAC "
+                                     "codes RYSWKMBDHVN)"),
+    ("a\tmRNA\tintracellular\tAC", "record 'a': unknown rna_type 'mRNA' (known: lncRNA, miRNA, circRNA)"),
+    ("a\tmiRNA\tnucleus\tAC", "record 'a': label 'nucleus' is not a class of miRNA (extracellular, intracellular)"),
+])
+def test_dataset_refusals_name_the_file(tmp_path, row, problem):
+    path = tmp_path / "d.tsv"
+    path.write_text(f"id\trna_type\tlabel\tsequence\n{row}\n")
+    with pytest.raises(InputError) as caught:
+        read_dataset(path)
+    assert str(caught.value) == f"{path}: {problem}"
+
+
+# --------------------------------------------------------------------------- tables: streaming records
+
+
+def test_iter_dataset_records_reads_one_block_at_a_time():
+    """The file is read ``block`` rows ahead of the records given out: never whole."""
+    read = []
+
+    def lines():
+        for line in ["#a\n", "id\tsequence\n"] + [f"r{i}\tACGU\n" for i in range(10)]:
+            read.append(line)
+            yield line
+
+    records = iter_dataset_records(lines(), "d.tsv", block=3)
+    first = next(records)
+    assert (first.id, first.seq) == ("r0", "ACGU") and len(read) == 2 + 3
+    assert [r.id for r in records] == [f"r{i}" for i in range(1, 10)] and len(read) == 12
+
+
+def test_iter_dataset_records_default_block_is_bounded(monkeypatch):
+    from rnaloc_tools.formats import tables
+
+    monkeypatch.setattr(tables, "RECORD_BLOCK", 2)
+    read = []
+
+    def lines():
+        for line in ["id\tsequence\n"] + [f"r{i}\tAC\n" for i in range(6)]:
+            read.append(line)
+            yield line
+
+    next(iter_dataset_records(lines(), "d.tsv"))
+    assert len(read) == 1 + 2
+
+
+def test_iter_dataset_records_counts_every_comment_line():
+    text = "#one\n#two\n#three\nid\tsequence\na\tAC\n \tGU\n"  # the empty id on line 6
+    with pytest.raises(InputError) as caught:
+        list(iter_dataset_records(io.StringIO(text), "d.tsv", block=1))
+    assert str(caught.value) == "d.tsv:6: empty id"
+
+
+def test_iter_dataset_records_finds_a_repeat_of_an_old_id_at_the_end(monkeypatch):
+    # SeenIds checks a repeat of an id older than its last BLOCK ids only when it flushes (at the end)
+    from rnaloc_tools.seqs import SeenIds
+
+    monkeypatch.setattr(SeenIds, "BLOCK", 4)
+    text = "id\tsequence\n" + "".join(f"r{i}\tAC\n" for i in range(6)) + "r0\tGU\n"
+    with pytest.raises(InputError) as caught:
+        list(iter_dataset_records(io.StringIO(text), "d.tsv"))
+    assert str(caught.value) == "d.tsv: record 'r0': duplicate id"
