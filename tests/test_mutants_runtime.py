@@ -387,6 +387,8 @@ def test_predict_stream_with_attention_calls_store_chunks_and_writes_the_weights
     assert store.ids == ["s1", "s2"] and store.meta["long_policy"] == "truncate"
     # float32 weights, as the module doc says (1/3 is not a float16 value: float16 would give 0.33325)
     assert store.get("s1").tolist() == [[float(np.float32(1 / 3))]] * 3 and store.get("s2").tolist() == [[0.25]] * 4
+    with np.load(att) as npz:  # stored as float32 too (not float16, not float64)
+        assert npz["embeddings"].dtype == np.dtype("<f4")
     # no embedding metadata: the predictor is asked with an empty one
     predict_stream([_records("s1", "AC")], predictor, out, attention_path=att)
     assert predictor.meta_asked[-1] == {}
@@ -567,3 +569,24 @@ def test_embed_records_counts_its_progress_in_sequences(tmp_path, monkeypatch):
     embed.embed_records(_recs("AC", "GU", "A"), _FakeEncoder(max_len=4), tmp_path / "e.npz", max_nt=3)
     (bar,) = _Bar.bars
     assert (bar.desc, bar.unit, bar.shown, bar.closed) == ("embed (fake)", "seq", [1, 3], True)
+
+
+def test_embed_chunk_default_overlap_counts_and_dtypes_by_hand():
+    from test_mutants import _FakeEncoder, _recs
+
+    from rnaloc_tools.embed import EmbedStats, embed_chunk
+
+    # 10 nt in windows of 4 with the default overlap 4 // 4 = 1 (stride 3): starts 0, 3, then 6 flush
+    # with the end: ACGU, UACG, GUAC (overlap 0 would give ACGU, ACGU (4-8), GUAC)
+    enc = _FakeEncoder(max_len=4)
+    stats = EmbedStats()
+    out = embed_chunk(_recs("ACGUACGUAC", "GGGGGG", "CCCCC", "AU"), enc, long="windows", stats=stats)
+    assert sorted(s for b in enc.batches for s in b if len(s) == 4) == ["ACGU", "CCCC", "CCCC", "GGGG", "GGGG",
+                                                                        "GUAC", "UACG"]
+    # merged windows stay float32 without a dtype (not the float64 of the averaging)
+    assert [m.dtype for m in out] == [np.float32] * 4 and (stats.windowed, stats.truncated) == (3, 0)
+    # every truncated sequence is counted, also across calls sharing the stats
+    stats = EmbedStats()
+    embed_chunk(_recs("GGGGGG", "CCCCC", "AU"), _FakeEncoder(max_len=4), stats=stats)
+    embed_chunk(_recs("UUUUUUU"), _FakeEncoder(max_len=4), stats=stats)
+    assert (stats.sequences, stats.nucleotides, stats.truncated, stats.windowed) == (4, 20, 3, 0)
