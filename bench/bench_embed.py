@@ -7,7 +7,7 @@ seed, then shuffled together into one FASTA (a user's file is not sorted by
 length), normalised (upper case, T -> U; the original's missing T -> U is a
 defect we do not copy). Both methods embed that same file with the same
 full-size random RNA-FM checkpoint (bench/make_rnafm_checkpoint.py), each in
-its own subprocess so that peak RSS (ru_maxrss, from wait4) is per method, and
+its own subprocess so that peak RSS (the child's own VmHWM: bench/child_peak.py) is per method, and
 both keep the first 1022 nt of a longer sequence.
 
 original  RNALoc-LM base.py `pretrained()`: chunks of 50 in file order, each
@@ -37,11 +37,12 @@ the ~3.5 M tokens/s that RNA-FM's FLOPs allow on an H100:
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from child_peak import run_measured  # wall, CPU, the child's own peak RSS (VmHWM, not ru_maxrss)
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("RNALOC_DATASETS", HERE.parent / "datasets"))
@@ -101,20 +102,6 @@ def original_worker(fasta, weights, out, threads):
     loop = time.perf_counter() - t0
     np.save(out, token_embeddings)
     print(f"loop_seconds={loop:.1f}", file=sys.stderr)
-
-
-def run_measured(cmd, env=None):
-    """Run cmd; return (wall seconds, CPU seconds, peak RSS bytes of that process, stderr)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    # read stderr fully before reaping, so wait4 gets this child's own rusage
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{err}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, err
 
 
 def describe(records):

@@ -47,21 +47,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from child_peak import PEAK  # the measured process's own peak RSS (VmHWM), printed by every runner
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RNALOC_DATASETS", REPO / "datasets"))
 #: main before `predict` streamed (it embedded everything into a temporary NPZ first)
 BEFORE = "368ba4f"
-
-#: The measured process's own peak RSS, printed by every runner. Not wait4's ru_maxrss: Linux carries the
-#: parent's high-water mark into a child over vfork + exec (Python starts children that way), so
-#: ru_maxrss is at least this script's own RSS (~300-400 MB after writing a 1M-sequence file) whatever
-#: the child used. VmHWM is the high-water mark of the child's own memory since its exec.
-PEAK = r"""
-def peak_mb():
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
-"""
 
 RUNNER = PEAK + r"""
 import json, logging, sys, time
@@ -228,7 +219,7 @@ def write_long(path, length, seed=0):
 
 def run_measured(code_dir, fasta, rna_type, out, runner=RUNNER, extra=()):
     """Run ``runner`` (predict_file by default) in a fresh process with ``code_dir`` first on the path,
-    arguments FASTA, OUT, ``rna_type``: seconds, peak RSS (MB, the process's own VmHWM: see :data:`PEAK`)."""
+    arguments FASTA, OUT, ``rna_type``: seconds, peak RSS (MB, the process's own VmHWM: see ``child_peak``)."""
     env = dict(os.environ, PYTHONPATH=str(code_dir), RNALOC_NO_PROGRESS="1")
     with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
         proc = subprocess.Popen([sys.executable, "-c", runner, str(fasta), str(out), str(rna_type), *map(str, extra)],

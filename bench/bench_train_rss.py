@@ -5,8 +5,8 @@ Both runs use 640-d random float16 embeddings (RNA-FM's width) of real
 lengths: lengths drawn with a seed from datasets/circRNA/train.tsv.gz and
 cut to RNA-FM's 1022 nt, as `rnaloc embed --long truncate` stores them (the
 dataset keeps the whole random sequence of the real length). Each
-`rnaloc train` runs in its own subprocess, so peak RSS (ru_maxrss from wait4)
-is that run's alone. Training reads its batches from the NPZ memory map and
+`rnaloc train` runs in its own subprocess, so peak RSS (the child's own VmHWM:
+bench/child_peak.py) is that run's alone. Training reads its batches from the NPZ memory map and
 releases the pages it read, so the peak should be the same for both counts,
 while the embeddings of the larger run are ten times bigger (printed).
 
@@ -20,7 +20,8 @@ prints each run's wall time on the GPU vs the CPU (run on a GPU machine).
 
     nice -n 10 python bench/bench_train_rss.py --max-len 128 --threads 1   # ~4 GB of disk
 
-Measured (2-core machine, load average ~20, --max-len 128 --threads 1):
+Measured (2-core machine, load average ~20, --max-len 128 --threads 1; peak RSS then read from wait4's
+ru_maxrss, which never reads below this script's own RSS at the fork, so these peaks may be overstated):
 
      sequences  device   positions    NPZ MB   wall s  peak RSS MB
            500     cpu      272974       349    104.1          856
@@ -34,13 +35,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from child_peak import run_measured  # wall, CPU, the child's own peak RSS (VmHWM, not ru_maxrss)
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("RNALOC_DATASETS", HERE.parent / "datasets"))
@@ -79,18 +79,6 @@ def write_inputs(folder, n, seed):
     return dataset, npz, int(np.minimum(lengths, MAX_NT).sum())
 
 
-def run_measured(cmd, env):
-    """(wall seconds, peak RSS bytes of that process)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{err}")
-    return wall, usage.ru_maxrss * 1024
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="500,5000", help="sequence counts, comma-separated (the first is the baseline)")
@@ -115,7 +103,7 @@ def main():
                        "--folds", "0", "--epochs", str(args.epochs), "--hparams", args.hparams, "--device", device,
                        "--threads", str(args.threads), "--seed", str(args.seed), "--max-len", str(args.max_len),
                        "--force"]
-                wall, rss = run_measured(cmd, env)
+                wall, _, rss, _ = run_measured(cmd, env)
                 rows.append((n, device, positions, npz.stat().st_size, wall, rss))
             npz.unlink()
     finally:

@@ -52,7 +52,7 @@ def merge_windows(length, parts):
 MAX_PADDING = 0.125
 
 
-def pack_batches(pieces, toks_per_batch, extra_tokens=0, max_padding=MAX_PADDING):
+def pack_batches(pieces, toks_per_batch, extra_tokens=0, max_padding=MAX_PADDING, batch_width=None):
     """Group pieces (objects with ``.seq``) into batches of at most ``toks_per_batch`` padded tokens.
 
     Pieces are sorted by length, longest first, and a batch is closed when the
@@ -61,13 +61,21 @@ def pack_batches(pieces, toks_per_batch, extra_tokens=0, max_padding=MAX_PADDING
     batches fill the budget, but in a small or sparse one (a 946-nt sequence
     next to a 506-nt one) padded positions would otherwise cost as much as real
     ones. A piece longer than the budget gets a batch of its own.
+
+    ``batch_width`` (an encoder's :meth:`~rnaloc_tools.encoders.Encoder.batch_width`):
+    the width the encoder pads a batch to, given its longest piece; the budget
+    counts that width, while the padding limit counts the longest piece only (the
+    encoder's rounding is a bounded, separate cost, and counting it would split
+    every batch of short pieces).
     """
+    batch_width = batch_width or (lambda width: width)
     batch, width, real = [], 0, 0
     for piece in sorted(pieces, key=lambda p: len(p.seq), reverse=True):
         need = len(piece.seq) + extra_tokens
         if batch:
             padded = max(width, need) * (len(batch) + 1)
-            if padded > toks_per_batch or padded - (real + need) > max_padding * padded:
+            if batch_width(max(width, need)) * (len(batch) + 1) > toks_per_batch or \
+                    padded - (real + need) > max_padding * padded:
                 yield batch
                 batch, width, real = [], 0, 0
         batch.append(piece)
@@ -174,7 +182,9 @@ def embed_chunk(block, encoder, *, long="truncate", toks_per_batch=None, overlap
             windowed[k] = []
             pieces.extend(_Piece(k, s, e, rec.seq[s:e]) for s, e in spans)
     out = [None] * len(block)
-    for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens):
+    # the width the encoder pads a batch to (RNA-FM: a few fixed widths), counted in the budget
+    batch_width = getattr(encoder, "batch_width", None)
+    for batch in pack_batches(pieces, toks_per_batch, encoder.extra_tokens, batch_width=batch_width):
         for piece, mat in zip(batch, encoder.embed([p.seq for p in batch])):
             if piece.rid in windowed:
                 windowed[piece.rid].append((piece.start, piece.end, mat))
@@ -204,8 +214,10 @@ def embed_records(records, encoder, output, *, long="truncate", toks_per_batch=N
     bar = progress(desc=f"embed ({encoder.name})", unit="seq")
     with EmbeddingWriter(output, meta) as writer:
         for block in chunk_records(records, chunk_nt(encoder, max_nt)):
-            mats = embed_chunk(block, encoder, long=long, toks_per_batch=toks_per_batch, overlap=overlap, stats=stats)
-            for rec, mat in zip(block, mats):
+            # in the file's dtype (float16) already: half the memory, the same bytes written; and no name
+            # holds the matrices past this chunk, so the next chunk's are not in memory beside them
+            for rec, mat in zip(block, embed_chunk(block, encoder, long=long, toks_per_batch=toks_per_batch,
+                                                   overlap=overlap, stats=stats, dtype=writer.dtype)):
                 writer.add(rec.id, mat)
             bar.update(len(block))
     bar.close()

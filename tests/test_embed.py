@@ -290,3 +290,16 @@ def test_batches_respect_the_budget_and_limit_padding():
     assert [len(b) for b in pack_batches(dense, 4096, extra_tokens=2)][:3] == [4, 4, 4]
     # a piece longer than the budget gets a batch of its own
     assert [len(b) for b in pack_batches([SimpleNamespace(seq="A" * 50)] * 2, 40)] == [1, 1]
+
+
+def test_batches_budget_counts_the_encoders_padded_width():
+    from types import SimpleNamespace
+
+    from rnaloc_tools.embed import pack_batches
+
+    ladder = lambda width: -(-width // 64) * 64  # noqa: E731 - an encoder's batch_width: steps of 64
+    short = [SimpleNamespace(seq="A" * 20)] * 10  # 22 tokens each, padded to 64
+    assert [len(b) for b in pack_batches(short, 256, extra_tokens=2)] == [10]  # 10 x 22 tokens fit
+    assert [len(b) for b in pack_batches(short, 256, extra_tokens=2, batch_width=ladder)] == [4, 4, 2]  # 4 x 64
+    # the padding limit counts the longest piece, not the rounded width: short pieces still share a batch
+    assert [len(b) for b in pack_batches(short, 4096, extra_tokens=2, batch_width=ladder)] == [10]

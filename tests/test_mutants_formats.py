@@ -193,6 +193,15 @@ def test_members_headed_column_major_are_read(tmp_path):
     assert store.ids == ["a", "bb"] and store.get("bb").tolist() == [[4, 5, 6, 7]]
 
 
+def test_a_member_whose_bytes_do_not_match_their_checksum(cli, work):
+    path = forge(work / "e.npz", ids=("abc",), raw={"ids": _npy(np.array(["abc"]))})
+    data = path.read_bytes()
+    at = data.find("abc".encode("utf-32-le"))
+    path.write_bytes(data[:at] + "abd".encode("utf-32-le") + data[at + 12:])  # the id changed, not its CRC-32
+    assert train_error(cli, work, "e.npz") == (
+        "rnaloc train: error: e.npz: corrupt embeddings NPZ (Bad CRC-32 for file 'ids.npy')")
+
+
 # --------------------------------------------------------------------------- NPZ: what the members hold
 
 
@@ -281,6 +290,36 @@ def test_an_embeddings_member_with_a_large_extra_field_is_read(tmp_path):
     path = forge(tmp_path / "e.npz", extra=extra)
     store = EmbeddingStore(path)
     assert store.get("a").tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_locating_the_embeddings_reads_a_bounded_number_of_bytes(tmp_path, monkeypatch):
+    # the embeddings member is memory-mapped, never read: finding where its data starts reads the
+    # 30 bytes of its local header, not the rest of the file (gigabytes for a real data set)
+    path = write_npz(tmp_path / "e.npz", {f"s{i}": np.ones((50, 4)) for i in range(20)},
+                     {"encoder": "one-hot", "dim": 4})
+    reads = []
+
+    class Spy:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def read(self, size=-1):
+            reads.append(size)
+            return self.fh.read(size)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(npz_module, "open", lambda *a, **k: Spy(open(*a, **k)), raising=False)
+    store = EmbeddingStore(path)
+    assert store.get("s3").shape == (50, 4)
+    assert reads and all(size is not None and 0 <= size <= 4096 for size in reads), reads
 
 
 # --------------------------------------------------------------------------- NPZ: several shards

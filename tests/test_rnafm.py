@@ -167,10 +167,11 @@ def test_embedding_does_not_depend_on_the_batch(encoder):
 def test_bos_eos_are_stripped(encoder):
     seq = "GAUUACA"
     mat = encoder.embed([seq])[0]
+    tokens = encoder.tokens([seq], width=encoder.batch_width(len(seq) + 2))  # as embed pads it
+    assert tokens[0, len(seq) + 1] == encoder.alphabet.eos_idx
     with torch.inference_mode():
-        full = _forward(encoder.model, encoder.tokens([seq]))[0].numpy()
-    assert full.shape[0] == len(seq) + 2
-    np.testing.assert_allclose(mat, full[1:-1], atol=0)
+        full = _forward(encoder.model, tokens)[0].numpy()
+    np.testing.assert_allclose(mat, full[1 : len(seq) + 1], atol=0)
 
 
 def test_legacy_serialization_loads_the_same(tmp_path, tiny_rnafm, encoder):
@@ -301,3 +302,66 @@ def test_explicit_bf16_without_native_support_warns_with_the_measured_cost(cli, 
     result = cli("embed", fasta, "--weights", tiny_rnafm, "--device", "cpu", "--precision", "bf16", "-o", tmp_path / "b.npz")
     assert result.exit_code == 0 and "slower" not in result.stderr
     assert EmbeddingStore(tmp_path / "b.npz").meta["precision"] == "bf16"
+
+
+def _varied_records(n=160, seed=5):
+    """Records of many different lengths (1..1500 nt: some longer than RNA-FM's limit)."""
+    from rnaloc_tools.seqs import Record
+
+    rng = np.random.default_rng(seed)
+    return [Record(f"r{i}", "".join(rng.choice(list("ACGU"), int(k)))) for i, k in enumerate(rng.integers(1, 1500, n))]
+
+
+@pytest.mark.parametrize("long", ["truncate", "windows"])
+def test_the_model_sees_a_bounded_set_of_batch_widths(encoder, monkeypatch, long):
+    # torch's CPU memory grows with every new batch width (see the module doc): over an input of 160
+    # different lengths the model must see only widths of the fixed ladder (multiples of 64, up to 1024)
+    import rnaloc_tools.encoders.rnafm as rnafm
+    from rnaloc_tools.embed import embed_chunk
+
+    widths = []
+    real_forward = rnafm._forward
+
+    def forward(model, tokens):
+        widths.append(tokens.shape[1])
+        return real_forward(model, tokens)
+
+    monkeypatch.setattr(rnafm, "_forward", forward)
+    records = _varied_records()
+    mats = embed_chunk(records, encoder, long=long, toks_per_batch=4096)
+    ladder = set(range(64, MAX_LEN + 2 + 1, 64))
+    assert len(widths) > 16 and set(widths) <= ladder, sorted(set(widths))
+    assert all(b * w <= 4096 for b, w in zip(_batch_sizes(encoder, records, long), widths))
+    for rec, mat in zip(records, mats):
+        want = len(rec.seq) if long == "windows" else min(len(rec.seq), encoder.max_len)
+        assert mat.shape == (want, encoder.dim)
+        assert mat.base is None  # its own memory, not a view keeping a padded batch alive
+
+
+def _batch_sizes(encoder, records, long):
+    """The batch sizes embed_chunk uses, in order (the same packing, recomputed)."""
+    from types import SimpleNamespace
+
+    from rnaloc_tools.embed import pack_batches, window_spans
+
+    pieces = []
+    for rec in records:
+        n = len(rec.seq)
+        spans = window_spans(n, encoder.max_len, encoder.max_len // 4) if long == "windows" else [(0, min(n, encoder.max_len))]
+        pieces += [SimpleNamespace(seq=rec.seq[s:e]) for s, e in spans]
+    return [len(b) for b in pack_batches(pieces, 4096, 2, batch_width=encoder.batch_width)]
+
+
+def test_a_sequence_alone_and_in_a_large_mixed_chunk_agree(encoder):
+    # padded to the width ladder, a sequence's embedding still does not depend on its batch
+    from rnaloc_tools.embed import embed_chunk
+
+    records = _varied_records(60, seed=9)
+    together = embed_chunk(records, encoder, long="windows", toks_per_batch=4096)
+    for rec, mat in list(zip(records, together))[::7]:
+        alone = embed_chunk([rec], encoder, long="windows", toks_per_batch=4096)[0]
+        assert np.abs(mat - alone).max() <= BATCH_TOL
+
+
+def test_batch_width_ladder(encoder):
+    assert [encoder.batch_width(w) for w in (3, 64, 65, 130, 1000, 1023, 1024)] == [64, 64, 128, 192, 1024, 1024, 1024]

@@ -20,6 +20,14 @@ class Encoder(ABC):
     #: Extra tokens each sequence costs in a batch (BOS/EOS for RNA-FM).
     extra_tokens = 0
 
+    def batch_width(self, width):
+        """The token width a batch whose longest piece takes ``width`` tokens is padded to (here: ``width``).
+
+        An encoder whose memory grows with the number of distinct batch shapes it
+        has seen (RNA-FM on CPU) rounds it up to one of a few fixed widths.
+        """
+        return width
+
     def meta(self):
         return {"encoder": self.name, "dim": self.dim, "checkpoint_sha256": None, "max_length": self.max_len}
 
