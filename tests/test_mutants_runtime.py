@@ -590,3 +590,23 @@ def test_embed_chunk_default_overlap_counts_and_dtypes_by_hand():
     embed_chunk(_recs("GGGGGG", "CCCCC", "AU"), _FakeEncoder(max_len=4), stats=stats)
     embed_chunk(_recs("UUUUUUU"), _FakeEncoder(max_len=4), stats=stats)
     assert (stats.sequences, stats.nucleotides, stats.truncated, stats.windowed) == (4, 20, 3, 0)
+
+
+def test_embed_chunk_counts_the_width_the_encoder_pads_a_batch_to():
+    from test_mutants import _FakeEncoder, _recs
+
+    from rnaloc_tools.embed import embed_chunk
+
+    class Rounding(_FakeEncoder):
+        def batch_width(self, width):  # pads a batch to a multiple of 4 positions
+            return -(-width // 4) * 4
+
+    # two pieces of 3 nt, a budget of 6 tokens: 3 * 2 = 6 fits, but the encoder pads each to 4: 8 > 6
+    enc = _FakeEncoder(max_len=None, extra_tokens=0)
+    embed_chunk(_recs("ACG", "GUA"), enc, toks_per_batch=6)
+    assert enc.batches == [["ACG", "GUA"]]
+    enc = Rounding(max_len=None, extra_tokens=0)
+    embed_chunk(_recs("ACG", "GUA"), enc, toks_per_batch=6)
+    assert enc.batches == [["ACG"], ["GUA"]]
+    embed_chunk(_recs("ACG", "GUA"), enc, toks_per_batch=8)
+    assert enc.batches[2:] == [["ACG", "GUA"]]
