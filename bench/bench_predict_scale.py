@@ -33,6 +33,8 @@ from the 1M files. On 2 shared cores a 1M circRNA run takes 5-35 min: run niced.
     python bench/bench_predict_scale.py --sizes "" --long 0 --tool-sizes 1000,3000   # embed, motifs
     python bench/bench_predict_scale.py --sizes "" --long 0 --before "" --tool-sizes 1000,10000,100000 \
         --tools embed --embed-encoders one-hot,rna-fm-tiny
+    nice -n 10 python bench/bench_predict_scale.py --sizes "" --long 0 --tools embed --tool-sizes 1000,10000,3000 \
+        --embed-encoders rna-fm-tiny:fp32,rna-fm-tiny:bf16 --before 3702f10   # RNA-FM embed memory: exact vs laddered widths
     nice -n 10 python bench/bench_predict_scale.py --sizes "" --long 0 --tools motifs \
         --tool-sizes 1000,10000,100000 --before d496383 --before-max 10000   # motifs before/after streaming
 """

@@ -4,7 +4,11 @@ Sequences are read in chunks (a budget of nucleotides, smaller for a wide
 encoder); inside a chunk they are sorted by length and packed into batches by a
 token budget (esm ``extract.py``), and the chunk's results are streamed to the
 NPZ writer in input order, so memory is bounded by one chunk, not by the input.
-``rnaloc predict`` embeds the same chunks with :func:`embed_chunk`.
+``rnaloc predict`` embeds the same chunks with :func:`embed_chunk`. An encoder
+may pad a batch to a wider width than its longest piece
+(:meth:`~rnaloc_tools.encoders.Encoder.batch_width`: RNA-FM rounds it up to a
+multiple of 64, so that torch's CPU memory does not grow with every new batch
+shape); the token budget counts that width.
 
 Sequences longer than the encoder's limit follow an explicit policy:
 ``truncate`` keeps the first ``max_len`` nucleotides (as the paper did) and

@@ -24,6 +24,26 @@ def _no_progress(monkeypatch):
     monkeypatch.setenv("RNALOC_NO_PROGRESS", "1")
 
 
+@pytest.fixture(autouse=True)
+def _rnaloc_logger_reset():
+    """Each CLI run points the "rnaloc" logger at its own stderr handler and stops its propagation
+    (cli._setup_logging), and a module or session fixture may have run one: the logger is put back
+    as Python makes it (no handler, propagating, level unset) before and after every test, so that a
+    test reading the log with caplog does not depend on which commands ran before it in the process."""
+    import logging
+
+    log = logging.getLogger("rnaloc")
+
+    def reset():
+        log.handlers[:] = []
+        log.propagate = True
+        log.setLevel(logging.NOTSET)
+
+    reset()
+    yield
+    reset()
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread: on the 2-core CI machine torch's default pool only adds contention."""
