@@ -20,9 +20,9 @@ from test_mutants import tiny_checkpoint  # noqa: F401 - a module fixture: a see
 
 @pytest.fixture
 def rnaloc_log(caplog, monkeypatch):
-    """caplog with the records of the "rnaloc" logger at INFO and above. A CLI run earlier in the
-    session stops that logger propagating (it prints its own lines), so caplog's handler is attached
-    to it directly, and propagation turned off here so that no record is caught twice."""
+    """caplog with the records of the "rnaloc" logger at INFO and above, caught on that logger itself
+    (its propagation off meanwhile, so no record is caught twice): it does not depend on how a CLI run
+    earlier in the process left the logger (conftest's ``_rnaloc_logger_reset`` also resets it)."""
     log = logging.getLogger("rnaloc")
     level = log.level
     monkeypatch.setattr(log, "propagate", False)
