@@ -14,17 +14,26 @@ import sys
 from named_mutants import main
 
 T = "tests/test_mutants.py::"
+F = "tests/test_fileio.py::"
 MUTATIONS = [
     ("atomic_path yields the destination itself", "rnaloc_tools/fileio.py",
-     r"tmp = _mkstemp_beside\(path\)", "tmp = path",
+     r"with _fresh_file_beside\(path\) as tmp:", "with contextlib.nullcontext(path) as tmp:",
      [T + "test_atomic_path_renames_a_temporary_file_beside_the_destination"]),
     ("atomic_path never renames the temporary file", "rnaloc_tools/fileio.py",
-     r"(else:\n +try:\n +)os\.replace\(tmp, path\)", r"\1os.link(tmp, tmp + '.kept')",
+     r"(else:\n +)os\.replace\(tmp, path\)", r"\1os.link(tmp, tmp + '.kept')",
      [T + "test_atomic_path_renames_a_temporary_file_beside_the_destination"]),
     ("atomic_path leaves the temporary file on failure", "rnaloc_tools/fileio.py",
-     r"(except BaseException:\n +with contextlib\.suppress\(OSError\):\n +)os\.unlink\(tmp\)", r"\1pass",
+     r"(except BaseException:\n +if tmp is not None:\n +with contextlib\.suppress\(OSError\):\n +)os\.unlink\(tmp\)",
+     r"\1pass",
      [T + "test_atomic_output_failure_keeps_the_previous_file_and_no_temporary"]),
-    ("atomic_path keeps mkstemp's 0600 mode", "rnaloc_tools/fileio.py",
+    ("_fresh_file without O_EXCL (takes over an existing file of the same name)", "rnaloc_tools/fileio.py",
+     r"os\.O_WRONLY \| os\.O_CREAT \| os\.O_EXCL", "os.O_WRONLY | os.O_CREAT",
+     [F + "test_a_taken_temporary_name_is_skipped_not_removed"]),
+    ("_fresh_file records the name only once the file is made (as mkstemp)", "rnaloc_tools/fileio.py",
+     r"os\.close\(os\.open\(tmp, (os\.O_WRONLY \| os\.O_CREAT \| os\.O_EXCL), 0o600\)\)",
+     r"tmp = ((made := tmp), (tmp := None), os.close(os.open(made, \1, 0o600)), made)[-1]",
+     [F + "test_an_interrupt_as_a_temporary_file_is_made_leaves_nothing"]),
+    ("atomic_path keeps the temporary file's 0600 mode", "rnaloc_tools/fileio.py",
      r"os\.chmod\(tmp, 0o666 & ~_umask\(\)\)", "pass",
      [T + "test_atomic_path_renames_a_temporary_file_beside_the_destination"]),
     ("atomic_output writes .gz as plain text", "rnaloc_tools/fileio.py",

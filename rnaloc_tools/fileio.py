@@ -25,9 +25,9 @@ import hashlib
 import io
 import os
 import re
+import secrets
 import shlex
 import sys
-import tempfile
 import zlib
 
 from . import __version__
@@ -180,13 +180,43 @@ def _temp_affixes(path, folder):
     return "." + os.fsdecode(base) + ".", _TMP_SUFFIX
 
 
-def _mkstemp_beside(path):
-    """A new temporary file in ``path``'s folder (name within NAME_MAX); returns its path."""
+#: Attempts at a free random temporary name before giving up (as :mod:`tempfile` does).
+_TMP_TRIES = 100
+
+
+@contextlib.contextmanager
+def _fresh_file(folder, prefix, suffix):
+    """Yield the path of a new empty file in ``folder`` (``prefix`` + random + ``suffix``), removed
+    again when the block raises, KeyboardInterrupt and SystemExit included.
+
+    Unlike :func:`tempfile.mkstemp`, whose name is only known once it returns, the name is held
+    before the file is created: an interrupt (Ctrl-C, or SIGTERM, which the CLI turns into one)
+    that lands while the file is being made, or just after, still finds it and removes it.
+    """
+    tmp = None
+    try:
+        for _ in range(_TMP_TRIES):
+            tmp = os.path.join(folder, prefix + secrets.token_hex(_TMP_RANDOM // 2) + suffix)
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                tmp = None  # another file's name: never removed here
+                continue
+            break
+        else:
+            raise FileExistsError(errno.EEXIST, f"no free temporary name in {_TMP_TRIES} tries", folder)
+        yield tmp
+    except BaseException:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+
+
+def _fresh_file_beside(path):
+    """:func:`_fresh_file` in ``path``'s folder, its name within NAME_MAX however long ``path``'s is."""
     folder = _folder_of(path)
-    prefix, suffix = _temp_affixes(path, folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
-    os.close(fd)
-    return tmp
+    return _fresh_file(folder, *_temp_affixes(path, folder))
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -302,14 +332,13 @@ def probe_writable(folder, label=None):
     """Create and remove a file in ``folder``: the only check that holds for root, read-only
     file systems, ACLs and full quotas alike."""
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".rnaloc-probe-", suffix=_TMP_SUFFIX)
+        with _fresh_file(folder, ".rnaloc-probe-", _TMP_SUFFIX) as probe:
+            os.unlink(probe)
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise RnalocError(f"{label or folder}: cannot write: folder {folder} is not writable "
                               f"({exc.strerror or exc})") from None
         raise write_error(label or folder, exc) from None
-    os.close(fd)
-    os.unlink(probe)
 
 
 def check_writable(path):
@@ -455,8 +484,8 @@ class OutputTransaction:
         for in_label, source in self.inputs:  # a late check, for names only known now (logos)
             if same_file(path, source):
                 raise OutputConflict(f"{path}: the output is the same file as the input ({in_label}) {source}")
-        old = self.staged.pop(path, None)
-        if old is not None:
+        old = self.staged.get(path)
+        if old is not None:  # removed while still listed: an interrupt here leaves abort() nothing to miss
             with contextlib.suppress(OSError):
                 os.unlink(old)
         self.staged[path] = tmp
@@ -550,26 +579,19 @@ def atomic_path(path):
         raise RnalocError(f"{path}: cannot write atomically: not a regular file (a device, pipe or folder)")
     check_name_length(path)
     try:
-        tmp = _mkstemp_beside(path)
-    except OSError as exc:
-        raise write_error(path, exc) from None
-    try:
-        try:
-            yield tmp
-        except OSError as exc:
-            raise write_error(path, exc) from None
-        os.chmod(tmp, 0o666 & ~_umask())
-        if _transaction is not None and _transaction.covers(path):
-            _transaction.stage(tmp, path)
-        else:
+        # the temporary file is removed if anything in this block raises (an interrupt included)
+        with _fresh_file_beside(path) as tmp:
             try:
-                os.replace(tmp, path)
+                yield tmp
             except OSError as exc:
                 raise write_error(path, exc) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            os.chmod(tmp, 0o666 & ~_umask())
+            if _transaction is not None and _transaction.covers(path):
+                _transaction.stage(tmp, path)
+            else:
+                os.replace(tmp, path)
+    except OSError as exc:  # making the temporary file, or renaming it into place
+        raise write_error(path, exc) from None
 
 
 @contextlib.contextmanager

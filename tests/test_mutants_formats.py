@@ -11,7 +11,6 @@ usage error for click first). Every expected line is written by hand.
 
 import io
 import json
-import re
 import struct
 import zipfile
 
@@ -320,6 +319,51 @@ def test_locating_the_embeddings_reads_a_bounded_number_of_bytes(tmp_path, monke
     store = EmbeddingStore(path)
     assert store.get("s3").shape == (50, 4)
     assert reads and all(size is not None and 0 <= size <= 4096 for size in reads), reads
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"raw": {"embeddings": b"\x93NUMPX garbage"}}, "corrupt embeddings member (the magic string is not correct"),
+    ({"embeddings": np.asfortranarray(np.zeros((2, 4), np.float16))},
+     "embeddings member has an unexpected layout (2, 4) float16"),                       # column-major rows
+    ({"embeddings": np.zeros(8, np.float16)}, "embeddings member has an unexpected layout (8,) float16"),
+    ({"embeddings": np.zeros((2, 4), np.int16)}, "embeddings member has an unexpected layout (2, 4) int16"),
+    ({"embeddings": np.zeros((3, 4), np.float16)}, "corrupt embeddings NPZ: row count does not match offsets"),
+    ({"embeddings": np.zeros((2, 3), np.float16)}, "corrupt embeddings NPZ: 3 columns, but meta.dim is 4"),
+    # the header claims 1000 rows (8000 bytes); 16 bytes and the zip's index follow
+    ({"offsets": (0, 1000), "raw": {"embeddings": _npy(np.zeros((2, 4), np.float16), shape=(1000, 4))}},
+     "truncated embeddings NPZ"),
+    # 100 rows (800 bytes) claimed: fewer than 800 bytes follow, but more than 200
+    ({"offsets": (0, 100), "raw": {"embeddings": _npy(np.zeros((2, 4), np.float16), shape=(100, 4))}},
+     "truncated embeddings NPZ"),
+])
+def test_embeddings_member_refusals_are_whole_lines(cli, work, change, problem):
+    forge(work / "e.npz", **change)
+    line = train_error(cli, work, "e.npz")
+    if problem.endswith("not correct"):  # numpy's own words, then the closing parenthesis
+        assert line.startswith(f"rnaloc train: error: e.npz: {problem}") and line.endswith(")")
+    else:
+        assert line == f"rnaloc train: error: e.npz: {problem}"
+
+
+def test_an_npz_of_no_sequences_is_an_empty_store(tmp_path):
+    store = EmbeddingStore(forge(tmp_path / "e.npz", ids=np.array([], dtype="<U1"), offsets=(0,),
+                                 embeddings=np.zeros((0, 4), np.float16)))
+    assert len(store) == 0 and store.ids == [] and store.dim == 4
+    assert store.shards[0].embeddings.shape == (0, 4) and store.shards[0].embeddings.dtype == np.float16
+
+
+def test_the_rows_are_mapped_from_where_the_data_starts(tmp_path):
+    # a version 1.0 header (numpy.save) and the writer's version 2.0 header, after a 40000-byte extra field
+    rows = np.arange(24, dtype=np.float16).reshape(6, 4)
+    one = EmbeddingStore(forge(tmp_path / "one.npz", ids=("a", "b"), offsets=(0, 1, 6), embeddings=rows))
+    assert one.get("a").tolist() == [[0, 1, 2, 3]] and one.get("b").tolist() == rows[1:].tolist()
+    two = EmbeddingStore(write_npz(tmp_path / "two.npz", {"a": rows[:1], "b": rows[1:]}, {"encoder": "x", "dim": 4}))
+    assert two.get("b").tolist() == rows[1:].tolist() and isinstance(two.shards[0].embeddings, np.memmap)
+    # mapped read-only: nothing can write into the input (and a read-only file can be mapped)
+    assert not two.shards[0].embeddings.flags.writeable
+    # one row in all
+    single = EmbeddingStore(forge(tmp_path / "single.npz", offsets=(0, 1), embeddings=rows[5:]))
+    assert single.get("a").tolist() == [[20, 21, 22, 23]]
 
 
 # --------------------------------------------------------------------------- NPZ: several shards

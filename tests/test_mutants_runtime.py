@@ -17,6 +17,21 @@ from rnaloc_tools.errors import InputError, RnalocError
 
 from test_mutants import tiny_checkpoint  # noqa: F401 - a module fixture: a seeded untrained k-mer checkpoint
 
+
+@pytest.fixture
+def rnaloc_log(caplog, monkeypatch):
+    """caplog with the records of the "rnaloc" logger at INFO and above, caught on that logger itself
+    (its propagation off meanwhile, so no record is caught twice): it does not depend on how a CLI run
+    earlier in the process left the logger (conftest's ``_rnaloc_logger_reset`` also resets it)."""
+    log = logging.getLogger("rnaloc")
+    level = log.level
+    monkeypatch.setattr(log, "propagate", False)
+    log.setLevel(logging.INFO)
+    log.addHandler(caplog.handler)
+    yield caplog
+    log.removeHandler(caplog.handler)
+    log.setLevel(level)
+
 # --------------------------------------------------------------------------- model/onnx_export.py export_onnx
 
 
@@ -43,16 +58,15 @@ def test_export_runs_the_full_onnx_check_and_names_its_first_line(tiny_checkpoin
 
 
 def test_export_logs_the_output_the_tolerance_the_difference_and_the_shapes(tiny_checkpoint, tmp_path,  # noqa: F811
-                                                                            monkeypatch, caplog):
+                                                                            monkeypatch, rnaloc_log):
     import rnaloc_tools.model.onnx_export as onnx_export
 
     # the comparison's result is given (3e-5): the log line is then known by hand; 5 batches are checked:
     # (1,), (3,), (50, 17, 4), (333, 100, 2, 61), (1000,)
     monkeypatch.setattr(onnx_export, "compare", lambda *a, **k: 3e-5)
     out = tmp_path / "m.onnx"
-    with caplog.at_level(logging.INFO, logger="rnaloc"):
-        assert onnx_export.export_onnx(tiny_checkpoint, out) == 3e-5
-    lines = [r.getMessage() for r in caplog.records if r.name == "rnaloc"]
+    assert onnx_export.export_onnx(tiny_checkpoint, out) == 3e-5
+    lines = [r.getMessage() for r in rnaloc_log.records if r.name == "rnaloc"]
     assert lines == [f"wrote {out}: ONNX Runtime matches PyTorch within 1.0e-04 (max |diff| 3.00e-05) at 5 shapes"]
 
 
@@ -387,6 +401,8 @@ def test_predict_stream_with_attention_calls_store_chunks_and_writes_the_weights
     assert store.ids == ["s1", "s2"] and store.meta["long_policy"] == "truncate"
     # float32 weights, as the module doc says (1/3 is not a float16 value: float16 would give 0.33325)
     assert store.get("s1").tolist() == [[float(np.float32(1 / 3))]] * 3 and store.get("s2").tolist() == [[0.25]] * 4
+    with np.load(att) as npz:  # stored as float32 too (not float16, not float64)
+        assert npz["embeddings"].dtype == np.dtype("<f4")
     # no embedding metadata: the predictor is asked with an empty one
     predict_stream([_records("s1", "AC")], predictor, out, attention_path=att)
     assert predictor.meta_asked[-1] == {}
@@ -512,21 +528,20 @@ def test_pack_batches_closes_a_batch_at_the_budget_and_the_padding_share_by_hand
     assert list(pack_batches([], 10)) == []
 
 
-def test_log_long_sequences_says_how_many_and_what_was_done(caplog):
+def test_log_long_sequences_says_how_many_and_what_was_done(rnaloc_log):
     from rnaloc_tools.embed import EmbedStats, log_long_sequences
 
-    with caplog.at_level(logging.INFO, logger="rnaloc"):
-        log_long_sequences(EmbedStats(sequences=7, truncated=2), 1022)
-        log_long_sequences(EmbedStats(sequences=9, windowed=3), 1000)
-        log_long_sequences(EmbedStats(sequences=5), 1022)
-    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+    log_long_sequences(EmbedStats(sequences=7, truncated=2), 1022)
+    log_long_sequences(EmbedStats(sequences=9, windowed=3), 1000)
+    log_long_sequences(EmbedStats(sequences=5), 1022)
+    assert [(r.levelname, r.getMessage()) for r in rnaloc_log.records] == [
         ("WARNING", "2 of 7 sequences were longer than 1022 nt and were truncated to their first 1022 nt "
                     "(--long truncate); use --long windows to embed them whole"),
         ("INFO", "3 of 9 sequences were longer than 1000 nt and were embedded in overlapping windows (--long windows)"),
     ]
 
 
-def test_embed_records_passes_its_budget_chunks_and_overlap_and_logs(tmp_path, caplog):
+def test_embed_records_passes_its_budget_chunks_and_overlap_and_logs(tmp_path, rnaloc_log):
     from test_mutants import _FakeEncoder, _recs
 
     from rnaloc_tools.embed import embed_records
@@ -535,23 +550,21 @@ def test_embed_records_passes_its_budget_chunks_and_overlap_and_logs(tmp_path, c
     # chunks of at most 3 nt: [AC], [GU, A]; batches never cross a chunk (budget large)
     enc = _FakeEncoder(max_len=4, extra_tokens=2)
     out = tmp_path / "e.npz"
-    with caplog.at_level(logging.INFO, logger="rnaloc"):
-        stats = embed_records(_recs("AC", "GU", "A"), enc, out, max_nt=3)
+    stats = embed_records(_recs("AC", "GU", "A"), enc, out, max_nt=3)
     assert enc.batches == [["AC"], ["GU", "A"]] and (stats.sequences, stats.nucleotides) == (3, 5)
-    assert [r.getMessage() for r in caplog.records] == [f"embedded 3 sequences (5 nt) with fake into {out}"]
+    assert [r.getMessage() for r in rnaloc_log.records] == [f"embedded 3 sequences (5 nt) with fake into {out}"]
     # a budget of 6 tokens: one piece (+ 2 extra tokens) per batch
     enc = _FakeEncoder(max_len=4, extra_tokens=2)
     embed_records(_recs("ACG", "GU"), enc, out, toks_per_batch=6)
     assert enc.batches == [["ACG"], ["GU"]]
     # the overlap asked: 7 nt in windows of 4 with overlap 2 (stride 2): starts 0, 2, 3; written in the policy
     enc = _FakeEncoder(max_len=4)
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="rnaloc"):
-        stats = embed_records(_recs("GUACGUA"), enc, out, long="windows", overlap=2)
+    rnaloc_log.clear()
+    stats = embed_records(_recs("GUACGUA"), enc, out, long="windows", overlap=2)
     assert sorted(s for b in enc.batches for s in b) == ["ACGU", "CGUA", "GUAC"]
     store = EmbeddingStore(out)
     assert store.meta["long_policy"] == "windows:4/2" and store.get("r0")[:, 0].tolist() == [2, 3, 0, 1, 2, 3, 0]
-    assert stats.windowed == 1 and [r.getMessage() for r in caplog.records] == [
+    assert stats.windowed == 1 and [r.getMessage() for r in rnaloc_log.records] == [
         "1 of 1 sequences were longer than 4 nt and were embedded in overlapping windows (--long windows)",
         f"embedded 1 sequences (7 nt) with fake into {out}"]
 
@@ -567,3 +580,44 @@ def test_embed_records_counts_its_progress_in_sequences(tmp_path, monkeypatch):
     embed.embed_records(_recs("AC", "GU", "A"), _FakeEncoder(max_len=4), tmp_path / "e.npz", max_nt=3)
     (bar,) = _Bar.bars
     assert (bar.desc, bar.unit, bar.shown, bar.closed) == ("embed (fake)", "seq", [1, 3], True)
+
+
+def test_embed_chunk_default_overlap_counts_and_dtypes_by_hand():
+    from test_mutants import _FakeEncoder, _recs
+
+    from rnaloc_tools.embed import EmbedStats, embed_chunk
+
+    # 10 nt in windows of 4 with the default overlap 4 // 4 = 1 (stride 3): starts 0, 3, then 6 flush
+    # with the end: ACGU, UACG, GUAC (overlap 0 would give ACGU, ACGU (4-8), GUAC)
+    enc = _FakeEncoder(max_len=4)
+    stats = EmbedStats()
+    out = embed_chunk(_recs("ACGUACGUAC", "GGGGGG", "CCCCC", "AU"), enc, long="windows", stats=stats)
+    assert sorted(s for b in enc.batches for s in b if len(s) == 4) == ["ACGU", "CCCC", "CCCC", "GGGG", "GGGG",
+                                                                        "GUAC", "UACG"]
+    # merged windows stay float32 without a dtype (not the float64 of the averaging)
+    assert [m.dtype for m in out] == [np.float32] * 4 and (stats.windowed, stats.truncated) == (3, 0)
+    # every truncated sequence is counted, also across calls sharing the stats
+    stats = EmbedStats()
+    embed_chunk(_recs("GGGGGG", "CCCCC", "AU"), _FakeEncoder(max_len=4), stats=stats)
+    embed_chunk(_recs("UUUUUUU"), _FakeEncoder(max_len=4), stats=stats)
+    assert (stats.sequences, stats.nucleotides, stats.truncated, stats.windowed) == (4, 20, 3, 0)
+
+
+def test_embed_chunk_counts_the_width_the_encoder_pads_a_batch_to():
+    from test_mutants import _FakeEncoder, _recs
+
+    from rnaloc_tools.embed import embed_chunk
+
+    class Rounding(_FakeEncoder):
+        def batch_width(self, width):  # pads a batch to a multiple of 4 positions
+            return -(-width // 4) * 4
+
+    # two pieces of 3 nt, a budget of 6 tokens: 3 * 2 = 6 fits, but the encoder pads each to 4: 8 > 6
+    enc = _FakeEncoder(max_len=None, extra_tokens=0)
+    embed_chunk(_recs("ACG", "GUA"), enc, toks_per_batch=6)
+    assert enc.batches == [["ACG", "GUA"]]
+    enc = Rounding(max_len=None, extra_tokens=0)
+    embed_chunk(_recs("ACG", "GUA"), enc, toks_per_batch=6)
+    assert enc.batches == [["ACG"], ["GUA"]]
+    embed_chunk(_recs("ACG", "GUA"), enc, toks_per_batch=8)
+    assert enc.batches[2:] == [["ACG", "GUA"]]
