@@ -30,7 +30,7 @@ MUTATIONS = [
      "rnaloc_tools/predict.py", r"np\.minimum\(([\w.]+), ([\w.]+)\.max_length\) if \2\.max_length else \1", r"\1",
      ["tests/test_promises.py::test_a_max_len_model_predicts_long_sequences_as_their_first_n_nucleotides"]),
     ("atomic_path writes straight to the destination (no temporary file, no rename)",
-     "rnaloc_tools/fileio.py", r"tmp = _mkstemp_beside\(path\)", "tmp = path",
+     "rnaloc_tools/fileio.py", r"with _fresh_file_beside\(path\) as tmp:", "with contextlib.nullcontext(path) as tmp:",
      ["tests/test_promises.py::test_a_failed_overwrite_on_a_full_disk_keeps_the_previous_file",
       "tests/test_embed.py::test_sigint_leaves_no_partial_npz"]),
     ("--long windows keeps the last window instead of averaging the overlaps",
