@@ -105,7 +105,7 @@ def main():
     module, _, funcs = opts.spec.partition(":")
     dotted = module[:-3].replace("/", ".")
     globs = [f"{dotted}.x*{f}__mutmut_*" for f in funcs.split(",")] if funcs else [f"{dotted}.*"]
-    out_dir = Path(opts.out)
+    out_dir = Path(opts.out).resolve()  # the runner works in the scratch copy: a relative --out would land there
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = opts.name or re.sub(r"[^\w.-]+", "_", opts.spec)
     scratch = Path(tempfile.mkdtemp(prefix="rnaloc-mutation-"))

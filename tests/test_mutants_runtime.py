@@ -621,3 +621,70 @@ def test_embed_chunk_counts_the_width_the_encoder_pads_a_batch_to():
     assert enc.batches == [["ACG"], ["GUA"]]
     embed_chunk(_recs("ACG", "GUA"), enc, toks_per_batch=8)
     assert enc.batches[2:] == [["ACG", "GUA"]]
+
+
+# --------------------------------------------------------------------------- predict.py Predictor: failure text, crop log, chunk size
+
+
+def _bare_predictor(**model):
+    """A Predictor without __init__ (no ONNX file): only what _failure, log_cropped and chunk_nt read."""
+    from types import SimpleNamespace
+
+    from rnaloc_tools.predict import Predictor
+
+    predictor = object.__new__(Predictor)
+    predictor.model = SimpleNamespace(**model)
+    predictor.source = "in.fa"
+    predictor.cropped = 0
+    predictor.encoder = None
+    return predictor
+
+
+def test_an_onnx_runtime_failure_message_is_its_first_line_cut_at_300_characters():
+    predictor = _bare_predictor(quadratic=False, max_length=None)
+    long_line = "  out of memory " + "x" * 400 + "  \nsecond line\n"
+    err = predictor._failure(RuntimeError(long_line), 3, 1500.0, "r7")
+    # str(exc).strip() -> "out of memory xxx..." (the leading blanks gone); its first line; 300 characters of it
+    reason = ("out of memory " + "x" * 400)[:300]
+    assert isinstance(err, InputError) and err.record == "r7" and err.source == "in.fa"
+    assert str(err) == f"in.fa: record 'r7': ONNX Runtime failed on a batch of 3 sequence(s) of up to 1500 positions: {reason}"
+    # an exception without text: its type's name stands for the reason
+    assert str(predictor._failure(MemoryError(), 1, 8, "a")).endswith("of up to 8 positions: MemoryError")
+    assert str(predictor._failure(RuntimeError("  \n "), 1, 8, "a")).endswith("of up to 8 positions: RuntimeError")
+
+
+@pytest.mark.parametrize("quadratic,max_length,hinted", [(True, None, True), (True, 20, False), (False, None, False)])
+def test_the_square_of_the_length_hint_is_given_only_to_an_uncropped_quadratic_model(quadratic, max_length, hinted):
+    err = _bare_predictor(quadratic=quadratic, max_length=max_length)._failure(RuntimeError("boom"), 2, 90, "b")
+    hint = " (a model trained without --max-len needs memory growing with the square of the length)"
+    expected = f"ONNX Runtime failed on a batch of 2 sequence(s) of up to 90 positions{hint if hinted else ''}: boom"
+    assert err.problem == expected
+
+
+def test_the_crop_is_logged_once_with_the_count_and_the_model_length(rnaloc_log):
+    predictor = _bare_predictor(max_length=20)
+    predictor.log_cropped()
+    assert rnaloc_log.records == []  # nothing cropped: nothing said
+    predictor.cropped = 4
+    predictor.log_cropped()
+    assert [(r.levelno, r.getMessage()) for r in rnaloc_log.records] == [
+        (logging.INFO, "4 sequences are longer than the model's 20 positions: it sees their first 20 (as in training)")]
+
+
+def test_a_predictor_chunk_follows_its_encoder_width_and_the_routed_one_takes_the_smallest():
+    from types import SimpleNamespace
+
+    from rnaloc_tools.embed import CHUNK_BYTES, DEFAULT_CHUNK_NT
+    from rnaloc_tools.predict import RoutedPredictor
+
+    no_encoder = _bare_predictor(dim=640)  # embeddings input: the model's own width
+    assert no_encoder.chunk_nt() == CHUNK_BYTES // (4 * 640) == 104857  # 256 MiB of float32 640-d rows
+    assert no_encoder.chunk_nt(50_000) == 50_000
+    narrow = _bare_predictor(dim=640)
+    narrow.encoder = SimpleNamespace(dim=4)  # an encoder, when there is one, decides (one-hot: 4)
+    assert narrow.chunk_nt() == DEFAULT_CHUNK_NT == 2_000_000
+    assert narrow.chunk_nt(70_000) == 70_000
+    routed = object.__new__(RoutedPredictor)
+    routed.predictors = {"lncRNA": narrow, "miRNA": no_encoder}
+    assert routed.chunk_nt() == 104857  # the smaller of 2,000,000 and 104,857
+    assert routed.chunk_nt(90_000) == 90_000  # max_nt reaches every predictor
