@@ -688,3 +688,35 @@ def test_a_predictor_chunk_follows_its_encoder_width_and_the_routed_one_takes_th
     routed.predictors = {"lncRNA": narrow, "miRNA": no_encoder}
     assert routed.chunk_nt() == 104857  # the smaller of 2,000,000 and 104,857
     assert routed.chunk_nt(90_000) == 90_000  # max_nt reaches every predictor
+
+
+def test_a_predictor_chunk_embeds_with_its_own_policy_budget_and_stats_in_float16(monkeypatch):
+    """Predictor.predict_chunk hands the encoder's matrices to predict_matrices as `rnaloc embed` stores
+    them (float16: a FASTA and its embeddings NPZ predict the same, also for a real-valued encoder), with
+    the predictor's long-sequence policy, token budget and statistics; attention only when asked."""
+    from types import SimpleNamespace
+
+    import rnaloc_tools.embed as embed_module
+
+    predictor = _bare_predictor(dim=4)
+    predictor.encoder = SimpleNamespace(name="fake")
+    predictor.long_policy, predictor.toks_per_batch, predictor.embed_stats = "windows", 777, object()
+    seen = {}
+
+    def fake_embed_chunk(block, encoder, **kwargs):
+        seen["embed"] = (block, encoder, kwargs)
+        return [np.full((len(r.seq), 4), 0.1, dtype=kwargs.get("dtype") or np.float32) for r in block]
+
+    def fake_predict_matrices(ids, mats, attention=False):
+        seen.setdefault("predict", []).append((ids, [m.dtype for m in mats], attention))
+        return "result"
+
+    monkeypatch.setattr(embed_module, "embed_chunk", fake_embed_chunk)
+    monkeypatch.setattr(predictor, "predict_matrices", fake_predict_matrices)
+    records = [SimpleNamespace(id="a", seq="ACGU"), SimpleNamespace(id="b", seq="GG")]
+    assert predictor.predict_chunk(records) == "result"
+    block, encoder, kwargs = seen["embed"]
+    assert block is records and encoder is predictor.encoder
+    assert kwargs == {"long": "windows", "toks_per_batch": 777, "stats": predictor.embed_stats, "dtype": np.float16}
+    predictor.predict_chunk(records, attention=True)
+    assert seen["predict"] == [(["a", "b"], [np.float16, np.float16], False), (["a", "b"], [np.float16, np.float16], True)]
