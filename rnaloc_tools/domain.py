@@ -305,6 +305,7 @@ class Domain:
         self.edges = np.asarray(comp["band_edges"], dtype=np.float64)
         self.grid_pct = np.asarray(comp["percentiles"], dtype=np.float64)
         self.bands = [(np.asarray(b["distances"], dtype=np.float64), float(b["cutoff"])) for b in comp["bands"]]
+        self.cutoffs = np.array([cutoff for _, cutoff in self.bands])  # per band, for assessing many at once
         self.comp_tail = float(comp["tail_rate"])
 
     def band(self, n):
@@ -352,9 +353,8 @@ class Domain:
         # vectorised over the sequences: the band of each length and whether its distance is past the band's cut-off
         n_arr = np.asarray(lengths, dtype=np.float64)
         bands = np.searchsorted(self.edges, n_arr, side="right")
-        cutoffs = np.array([cutoff for _, cutoff in self.bands])
         long_or_short = (n_arr < self.low) | (n_arr > self.high)
-        comp_out = np.zeros(len(lengths), dtype=bool) if dist is None else dist > cutoffs[bands]  # NaN: False
+        comp_out = np.zeros(len(lengths), dtype=bool) if dist is None else dist > self.cutoffs[bands]  # NaN: False
         # without sequences, the composition is never assessed, so no row is plain
         plain = np.zeros(len(lengths), dtype=bool) if dist is None else ~long_or_short & ~comp_out & ~np.isnan(dist)
         results = []
