@@ -30,7 +30,7 @@ import shlex
 import sys
 import zlib
 
-from . import __version__
+from . import __version__, interrupts
 from .errors import InputError, OutputConflict, RnalocError
 
 STDIO = "-"
@@ -491,6 +491,9 @@ class OutputTransaction:
         self.staged[path] = tmp
 
     def commit(self):
+        if interrupts.pending():  # its KeyboardInterrupt was dropped somewhere (a __del__, a callback)
+            self.abort()
+            raise KeyboardInterrupt
         items = list(self.staged.items())
         self.staged = {}
         try:
@@ -589,6 +592,7 @@ def atomic_path(path):
             if _transaction is not None and _transaction.covers(path):
                 _transaction.stage(tmp, path)
             else:
+                interrupts.check()  # never put in place after an interrupt, even one whose exception was lost
                 os.replace(tmp, path)
     except OSError as exc:  # making the temporary file, or renaming it into place
         raise write_error(path, exc) from None

@@ -910,6 +910,109 @@ def test_sigterm_early_or_twice_exits_130_and_leaves_nothing(work, when, times):
     assert not (work / "out.tsv").exists() and not (work / "att.npz").exists() and leftovers(work) == []
 
 
+class _DroppedInterrupt:
+    """Runs the CLI's signal handler inside ``__del__``, where Python prints the exception it raises
+    ("Exception ignored in ...") and drops it: the case a real signal meets when it lands in a weakref
+    callback of the import system or in a finaliser (seen in CI: SIGTERM while loading, exit 0)."""
+
+    def __init__(self, signum):
+        self.signum = signum
+
+    def __del__(self):
+        from rnaloc_tools import interrupts
+
+        (interrupts._on_sigterm if self.signum == signal.SIGTERM else interrupts._on_sigint)(self.signum, None)
+
+
+@pytest.fixture
+def handlers_restored():
+    """The handlers of this (pytest) process and the interrupt record put back after the test."""
+    from rnaloc_tools import interrupts
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    interrupts.reset()
+    yield interrupts
+    interrupts.reset()
+    for s, handler in before.items():
+        signal.signal(s, handler)
+
+
+#: tools with one or more outputs, each output staged before the interrupt is dropped
+DROPPED_CASES = [
+    ["predict", "s.fa", "--rna-type", "lncRNA", "-o", "out.tsv", "--attention", "att.npz"],
+    ["embed", "s.fa", "--encoder", "one-hot", "-o", "out.npz"],
+    ["dedup", "d.tsv", "-o", "out.tsv", "--save-clstr", "out.clstr"],
+    ["split", "d.tsv", "-o", "out.tsv", "--test-size", "0.5", "-k", "0"],
+]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("args", DROPPED_CASES, ids=lambda a: a[0])
+def test_an_interrupt_whose_exception_is_dropped_still_exits_130_and_writes_nothing(
+        cli, work, monkeypatch, handlers_restored, args, signum):
+    """The interrupt is recorded by the handler; the commit refuses and the CLI exits 130."""
+    from rnaloc_tools import fileio
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    stage = fileio.OutputTransaction.stage
+
+    def stage_then_interrupt(self, tmp, path):
+        stage(self, tmp, path)
+        if not dropped:
+            _DroppedInterrupt(signum)  # deleted at once: its exception is dropped, the tool runs on
+
+    monkeypatch.setattr(fileio.OutputTransaction, "stage", stage_then_interrupt)
+    before = _snapshot(work)
+    result = cli(*args)
+    assert dropped == [KeyboardInterrupt], dropped  # the exception really was dropped
+    assert result.exit_code == 130, result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("interrupted"), result.stderr
+    assert _snapshot(work) == before and leftovers(work) == []
+
+
+def test_an_atomic_write_outside_a_tool_is_not_put_in_place_after_an_interrupt(work, monkeypatch,
+                                                                              handlers_restored):
+    from rnaloc_tools.fileio import atomic_output
+
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: None)
+    _DroppedInterrupt(signal.SIGINT)
+    assert handlers_restored.pending()
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(work / "lib.tsv") as fh:
+            fh.write("x\n")
+    assert not (work / "lib.tsv").exists() and leftovers(work) == []
+
+
+@pytest.mark.parametrize("command", [["predict", "s.fa", "--rna-type", "lncRNA", "-o", "out.tsv"], ["--version"]],
+                         ids=["predict", "version"])
+def test_sigterm_while_loading_whose_exit_is_dropped_still_exits_130(work, command):
+    """A real process: the handler's SystemExit(130) is dropped while Python loads the tool."""
+    script = ("import signal, sys\n"
+              "from rnaloc_tools import interrupts\n"
+              "import rnaloc_tools.cli as c\n"
+              "class D:\n"
+              "    def __del__(self):\n"
+              "        interrupts._on_sigterm(signal.SIGTERM, None)\n"
+              "D()\n"
+              f"sys.argv = ['rnaloc'] + {command!r}\n"
+              "c.main()\n")
+    before = _snapshot(work)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True, text=True, timeout=300)
+    assert "Exception ignored" in proc.stderr and "SystemExit: 130" in proc.stderr, proc.stderr
+    assert proc.returncode == 130, proc.stderr
+    assert _snapshot(work) == before and leftovers(work) == []
+
+
+def test_the_library_installs_no_signal_handler():
+    """Only the CLI installs handlers: a program that imports the library keeps its own."""
+    code = ("import signal, rnaloc_tools.fileio, rnaloc_tools.predict, rnaloc_tools.interrupts\n"
+            "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,"
+            " signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["True", "True"], out
+
+
 # --------------------------------------------------------------------------- #20 duplicate columns
 
 

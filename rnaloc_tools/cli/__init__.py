@@ -19,44 +19,13 @@ here, once:
   (``-v`` shows them), never past the one-line promise.
 """
 
-import signal
 import sys
 
-#: [whether a command is running]: SIGTERM before it (imports, parsing) just exits 130.
-_running = [False]
-_terminating = [False]
-
-
-def _terminate(signum, frame):
-    """SIGTERM (a scheduler's kill) cleans up like Ctrl-C and exits 130.
-
-    Before the command runs (Python still importing, options being parsed)
-    nothing was written: it exits 130 at once. A second SIGTERM is ignored, so
-    that the cleanup (temporary files removed) and the exit are not cut short.
-    """
-    if _terminating[0]:
-        return
-    _terminating[0] = True
-    # ignored from now on: Python resets its own handlers to the default (terminate, 143) while it
-    # shuts down, so a second SIGTERM then would cut the exit short; an ignored signal stays ignored
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if not _running[0]:
-        sys.exit(130)
-    raise KeyboardInterrupt
-
-
-def _install_signal_handlers():
-    try:
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _terminate) or _terminating[0]:
-            _terminating[0] = False
-            signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (the CLI imported by a threaded program): leave signals alone
-        pass
-
+from .. import interrupts
 
 # first thing, before the imports below (click, then the tool's own: torch, onnxruntime): a SIGTERM
 # in the first second of a run exits 130, as later ones do, instead of 143
-_install_signal_handlers()
+interrupts.install()
 
 import errno  # noqa: E402
 import importlib  # noqa: E402
@@ -103,15 +72,26 @@ class PipelineGroup(click.Group):
         return getattr(module, "command")
 
     def main(self, *args, **kwargs):
-        _install_signal_handlers()
-        return super().main(*args, **kwargs)
+        interrupts.install()
+        try:
+            result = super().main(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code in (0, None) and interrupts.pending():
+                sys.exit(130)  # an interrupt whose exception was dropped (--help, --version, a finished run)
+            raise
+        if interrupts.pending():
+            sys.exit(130)
+        return result
 
     def invoke(self, ctx):
-        _running[0] = True
+        if interrupts.pending():
+            sys.exit(130)  # came while Python was loading, its SystemExit dropped: nothing was written
         try:
-            with warnings.catch_warnings():
+            with interrupts.running(), warnings.catch_warnings():
                 warnings.showwarning = _show_warning
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
+                interrupts.check()  # its KeyboardInterrupt may have been dropped (a __del__, a callback)
+                return result
         except RnalocError as exc:
             if _debug(ctx):
                 raise
@@ -138,8 +118,6 @@ class PipelineGroup(click.Group):
                 raise
             log.error("unexpected error: %s: %s (rerun with --debug for a traceback)", type(exc).__name__, exc)
             sys.exit(1)
-        finally:
-            _running[0] = False
 
 
 def _late_verbose(ctx, param, value):
@@ -222,9 +200,9 @@ def cli(ctx, verbose, debug):
     export-onnx -> predict -> motifs. Run `rnaloc COMMAND --help` for each tool.
     """
     _setup_logging(f"rnaloc {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "rnaloc", verbose)
-    _install_signal_handlers()
+    interrupts.install()
 
 
 def main():
-    _install_signal_handlers()  # first: a SIGTERM while the tool loads still exits 130
+    interrupts.install()  # first: a SIGTERM while the tool loads still exits 130
     cli(prog_name="rnaloc")
