@@ -866,3 +866,12 @@ def test_a_spill_file_that_cannot_be_made_is_named_and_leaves_nothing(tmp_path, 
         EmbeddingWriter("e.npz", WRITER_META)
     assert str(caught.value) == "no space left on device writing e.npz"
     assert len(made) == failing and list(tmp_path.iterdir()) == []
+
+
+def test_items_yields_every_sequence_in_file_order_as_float32_or_the_dtype_asked(tmp_path):
+    mats = {"b": np.full((2, 3), 0.5), "a": np.ones((1, 3))}
+    store = EmbeddingStore(write_npz(tmp_path / "e.npz", mats, WRITER_META))
+    for dtype, items in ((np.float32, store.items()), (np.float64, store.items(np.float64))):
+        got = list(items)
+        assert [rid for rid, _ in got] == ["b", "a"] and all(m.dtype == dtype for _, m in got)
+        assert [m.tolist() for _, m in got] == [mats["b"].tolist(), mats["a"].tolist()]
