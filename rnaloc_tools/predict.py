@@ -466,6 +466,8 @@ def _collect(predictor, chunks, attention_path, embedding_meta):
             if writer is not None:
                 for rid, weights in zip(result.frame["id"], result.attention):
                     writer.add(rid, weights)
+        if not frames:  # raised inside the writer's block: no attention file is left behind either
+            raise InputError(predictor.source, "no sequences")
     predictor.log_cropped()
     return pd.concat(frames, ignore_index=True)
 
@@ -498,8 +500,6 @@ def predict_records(records, model=None, attention_path=None, *, rna_type=None, 
                                source=source)
     frame = _collect(predictor, chunk_records(records, predictor.chunk_nt(max_nt)), attention_path,
                      predictor.embedding_meta())
-    if frame.empty:
-        raise InputError(source, "no sequences")
     _log_embedding(predictor)
     return frame
 
