@@ -105,6 +105,7 @@ def test_predict_records_defaults_and_its_errors_name_the_source(tmp_path, monke
 
     model, encoder = _Model(), _FakeEncoder(max_len=3)
     asked = _patch_loading(monkeypatch, model, encoder)
+    logging.getLogger("rnaloc").setLevel(logging.DEBUG)  # (the fixture puts the level back)
     # the default policy truncates: CCAC is cut to CCA (p 2/3); AC is whole (1/2, a tie: tie class 0)
     frame = predict_records(_records("a", "CCAC", "b", "AC"), rna_type="miRNA")
     assert asked["load_model"] == (None, "miRNA", {"provider": "auto", "threads": None})
@@ -113,7 +114,8 @@ def test_predict_records_defaults_and_its_errors_name_the_source(tmp_path, monke
     assert frame["prediction"].tolist() == ["intracellular", "extracellular"]
     assert [(r.levelno, r.getMessage()) for r in rnaloc_log.records] == [
         (logging.WARNING, "1 of 2 sequences were longer than 3 nt and were truncated to their first 3 nt "
-                          "(--long truncate); use --long windows to embed them whole")]
+                          "(--long truncate); use --long windows to embed them whole"),
+        (logging.DEBUG, "embedded 2 sequences (6 nt) with fake")]  # 4 + 2 nt read (3 + 2 embedded)
     assert encoder.batches == [["CCA", "AC"]]  # one chunk, one batch (no token budget by default), longest first
     assert model.batches == [[3, 2]]  # one run: the default batch of 64 sequences
     # the default source names the input in a failure
@@ -203,7 +205,7 @@ def test_predictor_defaults_and_its_encoder_check_names_both(monkeypatch):
 
     bare = Predictor(_Model())
     assert (bare.long_policy, bare.toks_per_batch, bare.batch_size, bare.source) == ("truncate", None, 64, "the input")
-    assert bare.cropped == 0 and bare.embed_stats is None and bare.encoder is None
+    assert bare.cropped == 0 and bare.encoder is None
     encoder = _FakeEncoder()
     with_encoder = Predictor(_Model(), encoder=encoder, long_policy="windows", toks_per_batch=9, batch_size=3,
                              source="in.fa")
@@ -450,10 +452,11 @@ def test_predict_file_refusals_before_any_work(tmp_path, test_data):
     from rnaloc_tools.predict import predict_file
 
     fasta, onnx = test_data / "example-miRNA.fa", test_data / "galaxy-mirna-onehot.onnx"
-    for extra in ("attention_path", "plot_path"):
-        missing = tmp_path / "no-such-folder" / "x"
+    missing = tmp_path / "no-such-folder" / "x"
+    for extra in ("output", "attention_path", "plot_path"):  # each output is checked before any work
+        outputs = {"output": tmp_path / "p.tsv", extra: missing}
         with pytest.raises(RnalocError) as err:
-            predict_file(fasta, tmp_path / "p.tsv", model=onnx, **{extra: missing})
+            predict_file(fasta, model=onnx, **outputs)
         assert str(err.value) == f"{missing}: cannot write: folder {missing.parent} does not exist"
     with pytest.raises(RnalocError) as err:
         predict_file(fasta, tmp_path / "p.tsv", rna_type="mrna")
