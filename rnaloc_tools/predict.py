@@ -720,11 +720,10 @@ def _load(model, rna_type, label_source, provider, threads):
 def _spooled(input):
     """stdin copied to a temporary file (a routed table is read twice); removed afterwards."""
     import shutil
-    import tempfile
 
-    from .fileio import open_binary_input
+    from .fileio import open_binary_input, temporary_folder
 
-    with tempfile.TemporaryDirectory(prefix="rnaloc-predict-") as tmp:
+    with temporary_folder("rnaloc-predict-") as tmp:
         path = os.path.join(tmp, "stdin")
         with open(path, "wb") as dst:  # stdin itself stays open
             shutil.copyfileobj(open_binary_input(input), dst, 1 << 20)

@@ -1,5 +1,8 @@
 """Tests written to kill the mutants of formats/npz.py and formats/tables.py that survived session 3
-(issue 16, item 2; bench/mutation-survivors.md, "Session 4: formats/npz.py and formats/tables.py triage").
+(issue 16, item 2; bench/mutation-survivors.md, "Session 4: formats/npz.py and formats/tables.py triage"),
+and, from "Session 5" on (the end of the file), the survivors of the functions no session had measured:
+the NPZ writer, ``EmbeddingStore.length``/``release``, ``read_table``, ``read_dataset``, ``write_table``,
+``write_rows``.
 
 Most of those survivors changed or dropped the text of an error, or the file it names: the rule is
 that bad input gives ONE line naming the file, the record (or NPZ member) and the problem, exit
@@ -9,7 +12,9 @@ NPZ it is given before it trains), and at the library level where no command can
 usage error for click first). Every expected line is written by hand.
 """
 
+import errno
 import io
+import os
 import json
 import struct
 import zipfile
@@ -561,3 +566,300 @@ def test_iter_dataset_records_finds_a_repeat_of_an_old_id_at_the_end(monkeypatch
     with pytest.raises(InputError) as caught:
         list(iter_dataset_records(io.StringIO(text), "d.tsv"))
     assert str(caught.value) == "d.tsv: record 'r0': duplicate id"
+
+
+# --------------------------------------------------------------------------- Session 5: what no session measured
+
+
+def tool_error(cli, work, *args):
+    """The one error line of ``rnaloc ARGS...`` (args[0] the command); nothing may be written."""
+    before = sorted(p.name for p in work.iterdir())
+    line = one_error_line(cli(*args), args[0])
+    assert sorted(p.name for p in work.iterdir()) == before and leftovers(work) == []
+    return line
+
+
+def test_a_binary_table_or_dataset_is_one_line_naming_it(cli, work):
+    (work / "p.tsv").write_bytes(b"id\tprediction\na\t\xff\n")
+    assert tool_error(cli, work, "evaluate", "p.tsv", "d.tsv", "-o", "out.tsv") == (
+        "rnaloc evaluate: error: p.tsv: not a text file (invalid start byte)")
+    (work / "b.tsv").write_bytes(b"id\trna_type\tlabel\tsequence\na\tlncRNA\tnucleus\tAC\xffGU\n")
+    assert tool_error(cli, work, "split", "b.tsv", "-o", "out.tsv") == (
+        "rnaloc split: error: b.tsv: not a text file (invalid start byte)")
+
+
+def test_a_dataset_without_a_required_column_names_it(cli, work):
+    (work / "m.tsv").write_text("id\trna_type\tsequence\na\tlncRNA\tACGU\n")
+    assert tool_error(cli, work, "split", "m.tsv", "-o", "out.tsv") == (
+        "rnaloc split: error: m.tsv: missing column(s) label (the header has: id, rna_type, sequence)")
+    with pytest.raises(InputError) as caught:
+        read_dataset(work / "m.tsv", require=("id", "sequence", "cluster"))
+    assert str(caught.value) == f"{work / 'm.tsv'}: missing column(s) cluster (the header has: id, rna_type, sequence)"
+
+
+def test_members_over_the_zip64_limit_are_written(tmp_path, monkeypatch):
+    # every member is opened zip64, so that one over 2 GiB (the offsets of 268M sequences, ids, embeddings)
+    # can be written: with the limit made small here, a member opened without it fails when it is closed
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 16)
+    mats = {"a": np.arange(8).reshape(2, 4), "bb": np.ones((3, 4)), "c": np.zeros((1, 4))}
+    for order in (None, ["c", "a", "bb"]):
+        path = write_npz(tmp_path / "e.npz", mats, {"encoder": "one-hot", "dim": 4}, order)
+        store = EmbeddingStore(path)
+        assert store.ids == (order or list(mats))
+        for rid, mat in mats.items():
+            assert store.get(rid).tolist() == mat.tolist()
+
+
+WRITER_META = {"encoder": "one-hot", "dim": 3, "checkpoint_sha256": None}
+
+
+def _expected_meta(**extra):
+    from rnaloc_tools import __version__
+
+    meta = {"format": "rnaloc-embeddings", "format_version": 1, "tool_version": __version__, **WRITER_META}
+    meta.update(extra)
+    return json.dumps(meta, sort_keys=True)
+
+
+@pytest.mark.parametrize("order", [None, ["𝔸x", "a", "γγγγ", "bb"]])
+def test_the_writer_writes_exactly_these_members(tmp_path, order):
+    # ids of 1-4 characters, one outside the BMP (4 bytes of UTF-8, one UTF-32 unit) and one of 2-byte letters
+    mats = {"a": np.arange(6).reshape(2, 3), "bb": np.full((1, 3), 0.5), "γγγγ": -np.ones((3, 3)),
+            "𝔸x": np.array([[1.0, 2.5, -3.0]])}
+    path = write_npz(tmp_path / "e.npz", mats, {"format": "other", **WRITER_META}, order)
+    ids = order or list(mats)
+    with zipfile.ZipFile(path) as zf:
+        assert [(i.filename, i.compress_type) for i in zf.infolist()] == [
+            ("ids.npy", zipfile.ZIP_STORED), ("offsets.npy", zipfile.ZIP_STORED), ("meta.npy", zipfile.ZIP_STORED),
+            ("embeddings.npy", zipfile.ZIP_STORED)]
+    with np.load(path) as npz:
+        assert npz["ids"].dtype == np.dtype("<U4") and npz["ids"].tolist() == ids
+        lengths = [len(mats[r]) for r in ids]
+        assert npz["offsets"].dtype == np.dtype("<i8") and npz["offsets"].tolist() == np.cumsum([0] + lengths).tolist()
+        assert npz["meta"].shape == () and str(npz["meta"]) == _expected_meta()  # its own format name wins
+        assert npz["embeddings"].dtype == np.dtype("<f2") and npz["embeddings"].shape == (sum(lengths), 3)
+        assert npz["embeddings"].tolist() == np.concatenate([mats[r] for r in ids]).tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.npz"]
+
+
+def test_the_writer_stores_the_dtype_asked_little_endian_and_ids_one_wide_at_least(tmp_path):
+    path = write_npz(tmp_path / "att.npz", {"a": np.ones((2, 1)), "b": np.zeros((1, 1))},
+                     {"dim": 1}, dtype=">f4", format_name="rnaloc-attention")
+    with np.load(path) as npz:
+        assert npz["ids"].dtype == np.dtype("<U1") and npz["embeddings"].dtype == np.dtype("<f4")
+        assert npz["embeddings"].tolist() == [[1.0], [1.0], [0.0]]
+        assert json.loads(str(npz["meta"]))["format"] == "rnaloc-attention"
+    for order in (None, []):  # no sequences, in the order added or in an order given
+        path = write_npz(tmp_path / "none.npz", {}, {"dim": 1}, order)
+        with np.load(path) as npz:
+            assert npz["ids"].dtype == np.dtype("<U1") and npz["ids"].shape == (0,)
+            assert npz["offsets"].dtype == np.dtype("<i8") and npz["offsets"].tolist() == [0]
+            assert npz["embeddings"].shape == (0, 1)
+
+
+def test_the_writer_meta_text_does_not_depend_on_the_order_of_its_keys(tmp_path):
+    a = write_npz(tmp_path / "a.npz", {"x": np.ones((1, 3))}, WRITER_META)
+    b = write_npz(tmp_path / "b.npz", {"x": np.ones((1, 3))}, dict(reversed(list(WRITER_META.items()))))
+    with np.load(a) as one, np.load(b) as two:
+        assert str(one["meta"]) == str(two["meta"]) == _expected_meta()
+
+
+def _writer_error(tmp_path, body):
+    """The message of the RnalocError ``body(writer)`` raises inside ``with EmbeddingWriter``; nothing left."""
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    with pytest.raises(RnalocError) as caught:
+        with EmbeddingWriter(tmp_path / "e.npz", WRITER_META) as writer:
+            writer.add("first", np.ones((1, 3)))
+            body(writer)
+    assert list(tmp_path.iterdir()) == []
+    return str(caught.value).replace(str(tmp_path / "e.npz"), "e.npz")
+
+
+def test_writer_refusals_are_whole_lines_and_leave_nothing(tmp_path, monkeypatch):
+    assert _writer_error(tmp_path, lambda w: w.add("x", np.ones(3))) == (
+        "e.npz: embedding of 'x' has shape (3,), expected (L, 3)")
+    assert _writer_error(tmp_path, lambda w: w.add("x", np.ones((2, 4)))) == (
+        "e.npz: embedding of 'x' has shape (2, 4), expected (L, 3)")
+    assert _writer_error(tmp_path, lambda w: w.add("first", np.ones((2, 3)))) == "e.npz: duplicate id 'first'"
+    assert _writer_error(tmp_path, lambda w: (w.add("b", np.ones((1, 3))), w.set_order(["first", "c"]))) == (
+        "e.npz: internal error: the order does not match the sequences added")
+    assert _writer_error(tmp_path, lambda w: (w.add("b", np.ones((1, 3))), w.set_order(["first"]))) == (
+        "e.npz: internal error: the order does not match the sequences added")
+    assert _writer_error(tmp_path, lambda w: (w.add("b", np.ones((1, 3))), w.set_order(["first", "b", "b"]))) == (
+        "e.npz: internal error: the order does not match the sequences added")
+    # a repeat of an id older than SeenIds' last BLOCK ids is found when the writer closes
+    from rnaloc_tools.seqs import SeenIds
+
+    monkeypatch.setattr(SeenIds, "BLOCK", 2)
+    assert _writer_error(tmp_path, lambda w: [w.add(r, np.ones((1, 3))) for r in ("b", "c", "d", "first")]) == (
+        "e.npz: duplicate id 'first'")
+
+
+def test_a_writer_closed_twice_or_aborted_after_closing_changes_nothing(tmp_path):
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    writer = EmbeddingWriter(tmp_path / "e.npz", WRITER_META)
+    writer.add("a", np.ones((2, 3)))
+    assert len(writer) == 1
+    writer.close()
+    written = (tmp_path / "e.npz").read_bytes()
+    writer.close()
+    writer.abort()
+    assert (tmp_path / "e.npz").read_bytes() == written and sorted(p.name for p in tmp_path.iterdir()) == ["e.npz"]
+    writer = EmbeddingWriter(tmp_path / "f.npz", WRITER_META)
+    writer.add("a", np.ones((2, 3)))
+    writer.abort()
+    writer.abort()
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.npz"]
+
+
+def test_the_writer_spills_beside_its_output(tmp_path):
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    (tmp_path / "out").mkdir()
+    with EmbeddingWriter(tmp_path / "out" / "e.npz", WRITER_META) as writer:
+        for spill in (writer._spill, writer._id_spill):  # unlinked at once: /proc names the folder it is in
+            assert os.readlink(f"/proc/self/fd/{spill.fileno()}").startswith(f"{tmp_path / 'out'}/")
+        writer.add("a", np.ones((1, 3)))
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["e.npz"]
+
+
+class _FullDisk:
+    """A spill file on a disk that fills up after ``room`` bytes (``at``: in ``write``, or in ``seek``, where
+    a buffered file flushes what it held)."""
+
+    def __init__(self, real, room, at):
+        self.real, self.room, self.at = real, room, at
+
+    def _full(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def write(self, data):
+        if self.at == "write" and len(data) > self.room:
+            self._full()
+        self.room -= len(data)
+        return self.real.write(data)
+
+    def seek(self, *args):
+        if self.at == "seek" and self.room < 0:
+            self._full()
+        return self.real.seek(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("at, order", [("write", None), ("seek", None), ("seek", ["c", "b", "a"])])
+def test_a_full_disk_under_the_spill_files_is_named_and_leaves_nothing(tmp_path, monkeypatch, at, order):
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    real = npz_module.tempfile.TemporaryFile
+    monkeypatch.setattr(npz_module.tempfile, "TemporaryFile", lambda **kw: _FullDisk(real(**kw), 40, at))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RnalocError) as caught:
+        with EmbeddingWriter("e.npz", WRITER_META) as writer:
+            writer.add("a", np.ones((2, 3)))  # 12 bytes of float16
+            writer.add("b", np.ones((4, 3)))  # 24 more: 36
+            writer.add("c", np.ones((1, 3)))  # 6 more: 42, over the 40 there is room for
+            writer.set_order(order or ["a", "b", "c"])
+    assert str(caught.value) == "no space left on device writing e.npz"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _mapped_kb(path):
+    """Resident kB of the mappings of ``path`` in this process (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps", encoding="utf-8") as fh:
+        for line in fh:
+            first = line.split(None, 5)
+            if len(first) >= 5 and "-" in first[0] and not first[0].endswith(":"):
+                inside = len(first) == 6 and first[5].strip() == str(path)
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_release_drops_the_mapped_pages_of_every_shard(tmp_path):
+    meta = {"encoder": "test", "dim": 512}
+    rng = np.random.default_rng(0)
+    paths = [write_npz(tmp_path / f"{n}.npz", {f"{n}{i}": rng.standard_normal((512, 512)) for i in range(4)}, meta)
+             for n in ("a", "b")]  # 2 MB of float16 each
+    store = EmbeddingStore(paths + [write_npz(tmp_path / "none.npz", {}, meta)])  # no rows: nothing mapped
+    for rid in store.ids:
+        assert store.length(rid) == 512
+        store.get(rid)
+    assert store._read == 8 * 512 * 512 * 2
+    assert all(_mapped_kb(p) > 1024 for p in paths)
+    store.release()
+    assert store._read == 0 and [_mapped_kb(p) for p in paths] == [0, 0]
+    assert store.get("b3").shape == (512, 512) and _mapped_kb(paths[1]) > 256  # still readable after
+
+
+def _table_with_body(folder):
+    """write_table's df, header and notes, and a body of rows written by write_rows (a non-ASCII id, a bare
+    carriage return inside a value, quotes and commas: all text, written as they are)."""
+    import pandas as pd
+
+    from rnaloc_tools.formats import write_rows
+
+    body = folder / "rows.tmp"
+    with open(body, "w", encoding="utf-8", newline="") as fh:
+        write_rows(pd.DataFrame({"id": ["γ", "d"], "note": ["r\rs", '"q" 1,2']}), fh)
+        write_rows(pd.DataFrame({"id": ["e"], "note": ["t"]}, index=[7]), fh)
+    return pd.DataFrame({"id": ["a", "b"], "note": ['"x"', "c,d e"]}), body
+
+
+def test_write_rows_and_write_table_write_these_bytes(tmp_path):
+    from rnaloc_tools import __version__
+    from rnaloc_tools.fileio import provenance_lines
+    from rnaloc_tools.formats import write_table
+
+    df, body = _table_with_body(tmp_path)
+    rows = 'γ\tr\rs\nd\t"q" 1,2\ne\tt\n'
+    assert body.read_bytes() == rows.encode("utf-8")
+    path = tmp_path / "t.tsv"
+    write_table(df, path, "motifs", header=["#earlier"], notes=["#note: n", "#two"], body=body)
+    (provenance,) = provenance_lines("motifs")
+    assert provenance.startswith(f"#rnaloc motifs {__version__}: ")
+    assert path.read_bytes() == (f'#earlier\n{provenance}\n#note: n\n#two\nid\tnote\na\t"x"\nb\tc,d e\n'
+                                 + rows).encode("utf-8")
+    write_table(df, path, "motifs", header=["#earlier"], comments=False, body=body)
+    assert path.read_bytes() == ('id\tnote\na\t"x"\nb\tc,d e\n' + rows).encode("utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.tmp", "t.tsv"]
+
+
+def test_write_table_writes_utf8_whatever_the_locale(tmp_path):
+    import subprocess
+    import sys
+
+    # the C locale without Python's UTF-8 mode: the locale's encoding is ASCII there
+    script = ("import sys, pathlib; sys.path.insert(0, sys.argv[2]); import test_mutants_formats as t; "
+              "from rnaloc_tools.formats import write_table; folder = pathlib.Path(sys.argv[1]); "
+              "df, body = t._table_with_body(folder); write_table(df, folder / 't.tsv', 'x', comments=False, body=body)")
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path), os.path.dirname(__file__)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "t.tsv").read_bytes() == 'id\tnote\na\t"x"\nb\tc,d e\nγ\tr\rs\nd\t"q" 1,2\ne\tt\n'.encode()
+
+
+@pytest.mark.parametrize("failing", [1, 2])
+def test_a_spill_file_that_cannot_be_made_is_named_and_leaves_nothing(tmp_path, monkeypatch, failing):
+    from rnaloc_tools.formats import EmbeddingWriter
+
+    real, made = npz_module.tempfile.TemporaryFile, []
+
+    def temporary_file(**kw):
+        made.append(kw)
+        if len(made) == failing:
+            raise OSError(errno.ENOSPC, "No space left on device", kw.get("dir"))
+        return real(**kw)
+
+    monkeypatch.setattr(npz_module.tempfile, "TemporaryFile", temporary_file)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RnalocError) as caught:
+        EmbeddingWriter("e.npz", WRITER_META)
+    assert str(caught.value) == "no space left on device writing e.npz"
+    assert len(made) == failing and list(tmp_path.iterdir()) == []
