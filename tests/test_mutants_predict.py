@@ -94,6 +94,8 @@ def test_predict_records_passes_every_option_to_the_model_the_encoder_and_the_pr
     assert store.meta["model_sha256"] == "cd" * 32 and store.meta["max_length"] == 4
     np.testing.assert_allclose(store.get("a")[:, 0], [0, 1 / 3, 2 / 3], rtol=1e-6)  # positions 0, 1, 2 / 3
     assert store.get("b").shape == (6, 1) and store.get("b")[5, 0] == 0  # the 6th position was cropped
+    with np.load(att) as npz:  # float32, as the module doc says (not float64, not float16)
+        assert npz["embeddings"].dtype == np.dtype("<f4")
     # what the user is told: one sequence windowed; one cropped by the model
     assert [r.getMessage() for r in rnaloc_log.records] == [
         "1 sequences are longer than the model's 5 positions: it sees their first 5 (as in training)",
@@ -118,6 +120,11 @@ def test_predict_records_defaults_and_its_errors_name_the_source(tmp_path, monke
         (logging.DEBUG, "embedded 2 sequences (6 nt) with fake")]  # 4 + 2 nt read (3 + 2 embedded)
     assert encoder.batches == [["CCA", "AC"]]  # one chunk, one batch (no token budget by default), longest first
     assert model.batches == [[3, 2]]  # one run: the default batch of 64 sequences
+    # batch_size reaches the predictor: one sequence a run (the two in one chunk)
+    model = _Model()
+    _patch_loading(monkeypatch, model, _FakeEncoder(max_len=3))
+    predict_records(_records("a", "CA", "b", "CC"), rna_type="miRNA", batch_size=1)
+    assert model.batches == [[2], [2]]
     # the default source names the input in a failure
     _patch_loading(monkeypatch, _Model(fail_on=2), _FakeEncoder(max_len=3))
     with pytest.raises(InputError) as err:
@@ -426,7 +433,7 @@ def test_predict_file_routes_each_type_to_its_bundled_model_with_the_options(tmp
     makes = _spy(monkeypatch, predict, "make_predictor")
     out = tmp_path / "p.tsv"
     sink = predict.predict_file(tsv, out, label_source="fractionation", provider="cpu", batch_size=5, threads=1,
-                                all_columns=True)
+                                all_columns=True, toks_per_batch=4096)
     frame = _table(out)
     # the types in order of appearance, each its bundled model; lncRNA's from the label source asked
     types = list(dict.fromkeys(frame["rna_type"]))
@@ -434,7 +441,7 @@ def test_predict_file_routes_each_type_to_its_bundled_model_with_the_options(tmp
     assert [c[1] for c in loads] == [{"provider": "cpu", "threads": 1, **({"label_source": "fractionation"}
                                                                          if t == "lncRNA" else {})} for t in types]
     assert [{k: v for k, v in c[1].items() if k != "provider"} for c in makes] == [
-        {"batch_size": 5, "threads": 1, "source": str(tsv)}] * 3
+        {"batch_size": 5, "threads": 1, "source": str(tsv), "toks_per_batch": 4096}] * 3  # the encoding options too
     assert sink.rows == len(frame) == 6
     models = [predict.load_model(None, t, label_source="fractionation" if t == "lncRNA" else None) for t in types]
     assert [m.name for m in models if m.rna_type == "lncRNA"] == ["lncRNA-fractionation.onnx"]
@@ -516,6 +523,15 @@ def test_predict_file_defaults_refuse_a_mismatch_write_the_header_and_only_the_t
     assert list(frame.columns[3:7]) == ["probability_extracellular", "probability_intracellular",
                                         "probability_nucleus", "probability_cytoplasm"]
     assert frame.columns[7] == "confidence"
+    # all_columns: every type's classes, lncRNA's (nucleus, cytoplasm) first, though no lncRNA is present
+    table = tmp_path / "t.tsv"
+    table.write_text(text)
+    predict_file(table, out, all_columns=True)
+    assert list(_table(out).columns[3:7]) == ["probability_nucleus", "probability_cytoplasm",
+                                              "probability_extracellular", "probability_intracellular"]
+    # force_type: the lncRNA row of a miRNA run is predicted (and flagged), not refused
+    sink = predict_file(tsv, out, rna_type="miRNA", force_type=True)
+    assert sink.rows == 6 and _table(out)["rna_type"].eq("miRNA").all()
 
 
 def test_predict_file_of_one_sequence_logs_a_zero_count_and_an_all_assessed_summary(tmp_path, monkeypatch,
@@ -534,7 +550,8 @@ def test_predict_file_of_one_sequence_logs_a_zero_count_and_an_all_assessed_summ
     fasta = tmp_path / "one.fa"
     fasta.write_text(">only\nUGGAAAAAACUGGUGUGUGCUU\n")
     out = tmp_path / "p.tsv"
-    predict_file(fasta, out, rna_type="miRNA")
+    predict_file(fasta, out, rna_type="miRNA", header=False)
+    assert out.read_text().startswith("id\t")  # header=False: no '#' line
     frame = _table(out)
     assert len(frame) == 1 and (frame["in_domain"] == "yes").all()
     expected = _expected_log(frame, [load_model(None, "miRNA")])
