@@ -472,6 +472,14 @@ def test_predict_file_refusals_before_any_work(tmp_path, test_data):
         predict_file(test_data / "galaxy-mixed.tsv", tmp_path / "p.tsv", attention_path=tmp_path / "a.npz")
     assert str(err.value) == ("--attention needs one model (--rna-type or --model): the attention of several "
                               "models cannot share one NPZ")
+    # an embeddings NPZ has no rna_type per record: no model, no routing (a usage error, with the hint)
+    from rnaloc_tools.routing import NoRnaType
+
+    with pytest.raises(NoRnaType) as err:
+        predict_file(test_data / "galaxy-mirna8-onehot.npz", tmp_path / "p.tsv")
+    assert str(err.value) == ("say which RNA type the sequences are: --rna-type lncRNA|miRNA|circRNA (the bundled "
+                              "model), --model MODEL.onnx, or a dataset TSV with an rna_type column (each row then "
+                              "goes to the bundled model of its own type)")
     assert list(tmp_path.iterdir()) == []
 
 
