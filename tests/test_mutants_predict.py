@@ -136,8 +136,9 @@ def test_predict_records_defaults_and_its_errors_name_the_source(tmp_path, monke
     with pytest.raises(InputError) as err:
         predict_records([], "m.onnx", tmp_path / "a.npz", source="in.fa")
     assert str(err.value) == "in.fa: no sequences" and list(tmp_path.iterdir()) == []
-    _patch_loading(monkeypatch, model, encoder)
+    asked = _patch_loading(monkeypatch, model, encoder)
     predictor = make_predictor(model)
+    assert asked["get_encoder"] == ("fake", {"weights": None, "device": "auto", "precision": "auto", "threads": None})
     assert (predictor.long_policy, predictor.toks_per_batch, predictor.batch_size, predictor.source) == (
         "truncate", None, 64, "the input")
     assert predictor.encoder is encoder and predictor.model is model
