@@ -161,8 +161,8 @@ def test_predict_store_reads_float16_rows_in_the_store_order_in_batches_of_the_s
     from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingStore
     from rnaloc_tools.predict import predict_store
 
-    # column 0: 0.1 is not a float16 value (float16 0.1 = 0.0999755859375): the model must be given the
-    # rows as `rnaloc embed` stored them, read back as float16 -> p(intracellular) = that value
+    # column 0: 0.1 is not a float16 value (float16 0.1 = 0.0999755859375): the NPZ stores float16 (as
+    # `rnaloc embed` does), and the model is given those stored values -> p(intracellular) = that value
     mats = {"x": np.array([[0.1, 1], [0.1, 3]], dtype=np.float32), "y": np.array([[1, 2]], dtype=np.float32),
             "z": np.array([[0.5, 1], [0.25, 1], [0, 2]], dtype=np.float32)}
     store = _store(tmp_path, mats)
