@@ -391,7 +391,8 @@ def test_predict_file_one_model_passes_its_options_plots_and_logs(tmp_path, monk
     assert weights.ids == frame["id"].tolist() and weights.meta["long_policy"] == "none"
 
 
-def test_predict_file_of_an_npz_passes_its_batch_size_and_the_stores_policy(tmp_path, monkeypatch, test_data):
+def test_predict_file_of_an_npz_passes_its_batch_size_and_the_stores_policy(tmp_path, monkeypatch, test_data,
+                                                                           rnaloc_log):
     import rnaloc_tools.predict as predict
     from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingStore
 
@@ -413,6 +414,11 @@ def test_predict_file_of_an_npz_passes_its_batch_size_and_the_stores_policy(tmp_
     weights = EmbeddingStore(att, ATTENTION_FORMAT)
     assert weights.ids == store.ids and weights.meta["long_policy"] == store.meta["long_policy"]
     assert weights.meta["max_length"] == store.meta["max_length"]
+    # this model carries no applicability domain: every row unassessed, and the summary is a warning
+    frame = _table(out)
+    assert (frame["in_domain"] == "unknown").all()
+    assert [(r.levelno, r.getMessage()) for r in rnaloc_log.records][-2:] == _expected_log(
+        frame, [predict.load_model(onnx)])
     # an NPZ of another encoder: named, with the model
     from conftest import write_npz
 
