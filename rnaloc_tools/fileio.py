@@ -27,7 +27,9 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import sys
+import tempfile
 import zlib
 
 from . import __version__, interrupts
@@ -185,20 +187,21 @@ _TMP_TRIES = 100
 
 
 @contextlib.contextmanager
-def _fresh_file(folder, prefix, suffix):
-    """Yield the path of a new empty file in ``folder`` (``prefix`` + random + ``suffix``), removed
-    again when the block raises, KeyboardInterrupt and SystemExit included.
+def _fresh_entry(folder, prefix, suffix, make, remove):
+    """Yield the path of a new entry in ``folder`` (``prefix`` + random + ``suffix``) made by
+    ``make(path)`` (which raises FileExistsError for a taken name), removed by ``remove(path)`` when
+    the block raises, KeyboardInterrupt and SystemExit included.
 
-    Unlike :func:`tempfile.mkstemp`, whose name is only known once it returns, the name is held
-    before the file is created: an interrupt (Ctrl-C, or SIGTERM, which the CLI turns into one)
-    that lands while the file is being made, or just after, still finds it and removes it.
+    Unlike :func:`tempfile.mkstemp` and :func:`tempfile.mkdtemp`, which give the name only once they
+    return, the name is held before the entry is made: an interrupt (Ctrl-C, or SIGTERM, which the
+    CLI turns into one) that lands while it is being made, or just after, still finds it and removes it.
     """
     tmp = None
     try:
         for _ in range(_TMP_TRIES):
             tmp = os.path.join(folder, prefix + secrets.token_hex(_TMP_RANDOM // 2) + suffix)
             try:
-                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                make(tmp)
             except FileExistsError:
                 tmp = None  # another file's name: never removed here
                 continue
@@ -209,8 +212,30 @@ def _fresh_file(folder, prefix, suffix):
     except BaseException:
         if tmp is not None:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                remove(tmp)
         raise
+
+
+def _make_file(path):
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _fresh_file(folder, prefix, suffix):
+    """:func:`_fresh_entry` for a new empty file (mode 0600)."""
+    return _fresh_entry(folder, prefix, suffix, _make_file, os.unlink)
+
+
+@contextlib.contextmanager
+def temporary_folder(prefix, folder=None):
+    """A private scratch folder (mode 0700) in ``folder`` (default: ``$TMPDIR``), removed with all
+    it holds when the block ends, however it ends: :class:`tempfile.TemporaryDirectory` without its
+    window (an interrupt inside :func:`tempfile.mkdtemp` leaves a folder nobody removes)."""
+    parent = tempfile.gettempdir() if folder is None else os.fspath(folder)
+    with _fresh_entry(parent, prefix, "", lambda p: os.mkdir(p, 0o700), shutil.rmtree) as tmp:
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _fresh_file_beside(path):

@@ -466,13 +466,16 @@ def _collect(predictor, chunks, attention_path, embedding_meta):
             if writer is not None:
                 for rid, weights in zip(result.frame["id"], result.attention):
                     writer.add(rid, weights)
+        if not frames:  # raised inside the writer's block: no attention file is left behind either
+            raise InputError(predictor.source, "no sequences")
     predictor.log_cropped()
     return pd.concat(frames, ignore_index=True)
 
 
-def make_predictor(model, *, provider="auto", batch_size=DEFAULT_BATCH_SIZE, weights=None, long_policy="truncate",
+def make_predictor(model, *, batch_size=DEFAULT_BATCH_SIZE, weights=None, long_policy="truncate",
                    toks_per_batch=None, device="auto", precision="auto", threads=None, source="the input"):
-    """A :class:`Predictor` for sequence input: the model with its own encoder."""
+    """A :class:`Predictor` for sequence input: the model (loaded, with its ONNX Runtime provider) and
+    its own encoder (on ``device``)."""
     from .encoders import get_encoder
 
     encoder = get_encoder(model.encoder["encoder"], weights=weights, device=device, precision=precision, threads=threads)
@@ -498,8 +501,6 @@ def predict_records(records, model=None, attention_path=None, *, rna_type=None, 
                                source=source)
     frame = _collect(predictor, chunk_records(records, predictor.chunk_nt(max_nt)), attention_path,
                      predictor.embedding_meta())
-    if frame.empty:
-        raise InputError(source, "no sequences")
     _log_embedding(predictor)
     return frame
 
@@ -665,7 +666,7 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
             path = stack.enter_context(_spooled(input)) if is_stdio(input) else input
             used = [_load(None, t, label_source, provider, threads) for t in _types_present(path, source)]
             predictor = RoutedPredictor(
-                {m.rna_type: TrustedPredictor(make_predictor(m, provider=provider, batch_size=batch_size,
+                {m.rna_type: TrustedPredictor(make_predictor(m, batch_size=batch_size,
                                                              threads=threads, source=source, **encoding), tally)
                  for m in used}, source, all_columns=all_columns)
             reading = read_records(path, source=source)
@@ -680,7 +681,7 @@ def predict_file(input, output, *, model=None, rna_type=None, label_source=None,
                 predictor = TrustedPredictor(Predictor(loaded, batch_size=batch_size, source=source), tally,
                                              force_type=force_type)
             else:
-                predictor = TrustedPredictor(make_predictor(loaded, provider=provider, batch_size=batch_size,
+                predictor = TrustedPredictor(make_predictor(loaded, batch_size=batch_size,
                                                             threads=threads, source=source, **encoding), tally,
                                              force_type=force_type)
                 reading = read_records(input)
@@ -720,11 +721,10 @@ def _load(model, rna_type, label_source, provider, threads):
 def _spooled(input):
     """stdin copied to a temporary file (a routed table is read twice); removed afterwards."""
     import shutil
-    import tempfile
 
-    from .fileio import open_binary_input
+    from .fileio import open_binary_input, temporary_folder
 
-    with tempfile.TemporaryDirectory(prefix="rnaloc-predict-") as tmp:
+    with temporary_folder("rnaloc-predict-") as tmp:
         path = os.path.join(tmp, "stdin")
         with open(path, "wb") as dst:  # stdin itself stays open
             shutil.copyfileobj(open_binary_input(input), dst, 1 << 20)

@@ -21,27 +21,39 @@ class Landed(BaseException):
 
 @pytest.fixture
 def interrupt_after_create(monkeypatch):
-    """The next ``os.open`` that creates a file is followed at once by an interrupt: raised (``how="raise"``)
+    """The next ``os.open`` that creates a file (or ``os.mkdir``) is followed at once by an interrupt: raised (``how="raise"``)
     or a real SIGTERM to this process, whose handler raises (``how="signal"``)."""
     real_open = os.open
     state = {"armed": True, "how": "raise", "made": []}
 
+    real_mkdir = os.mkdir
+
+    def land(path):
+        state["armed"] = False
+        state["made"].append(os.fsdecode(path))
+        if state["how"] == "raise":
+            raise Landed
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at the next bytecode, wherever that is
+
     def open_then_interrupt(path, flags, *args, **kwargs):
         fd = real_open(path, flags, *args, **kwargs)
         if state["armed"] and flags & os.O_CREAT:
-            state["armed"] = False
-            state["made"].append(os.fsdecode(path))
             if state["how"] == "raise":
                 os.close(fd)
-                raise Landed
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at the next bytecode, wherever that is
+            land(path)
         return fd
+
+    def mkdir_then_interrupt(path, *args, **kwargs):
+        real_mkdir(path, *args, **kwargs)
+        if state["armed"]:
+            land(path)
 
     def handler(signum, frame):
         raise Landed
 
     previous = signal.signal(signal.SIGTERM, handler)
     monkeypatch.setattr(os, "open", open_then_interrupt)
+    monkeypatch.setattr(os, "mkdir", mkdir_then_interrupt)
     yield state
     signal.signal(signal.SIGTERM, previous)
 
@@ -60,7 +72,13 @@ def _attempts():
             fileio.declare_outputs(files=[("-o", str(folder / "out.tsv"))])
             atomic(folder)
 
-    return {"probe_writable": probe, "atomic_path": atomic, "atomic_path in a tool run": staged}
+    def scratch(folder):
+        with fileio.temporary_folder("rnaloc-scratch-", folder) as tmp:
+            with open(os.path.join(tmp, "spool"), "w") as fh:  # never reached when the interrupt lands first
+                fh.write("x")
+
+    return {"probe_writable": probe, "atomic_path": atomic, "atomic_path in a tool run": staged,
+            "temporary_folder": scratch}
 
 
 @pytest.mark.parametrize("how", ["raise", "signal"])
@@ -88,3 +106,28 @@ def test_a_taken_temporary_name_is_skipped_not_removed(tmp_path, monkeypatch):
                 raise Landed
         assert os.path.exists(first) and not os.path.exists(second)
     assert os.path.exists(first)  # a block that ends normally keeps its file (the caller renames it)
+
+
+def test_a_temporary_folder_is_private_and_removed_with_its_files_however_the_block_ends(tmp_path):
+    with fileio.temporary_folder("rnaloc-t-", tmp_path) as tmp:
+        assert os.path.dirname(tmp) == str(tmp_path) and os.path.basename(tmp).startswith("rnaloc-t-")
+        assert os.stat(tmp).st_mode & 0o777 == 0o700
+        os.makedirs(os.path.join(tmp, "sub"))
+        (tmp_path / os.path.basename(tmp) / "sub" / "f").write_text("x")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(Landed):
+        with fileio.temporary_folder("rnaloc-t-", tmp_path) as tmp:
+            (tmp_path / os.path.basename(tmp) / "f").write_text("x")
+            raise Landed
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_temporary_folder_defaults_to_tmpdir_and_skips_a_taken_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(fileio.tempfile, "tempdir", None)  # gettempdir() reads $TMPDIR again
+    names = iter(["aaaa", "bbbb"])
+    monkeypatch.setattr(fileio.secrets, "token_hex", lambda n: next(names))
+    (tmp_path / "rnaloc-t-aaaa").mkdir()  # someone else's
+    with fileio.temporary_folder("rnaloc-t-") as tmp:
+        assert tmp == str(tmp_path / "rnaloc-t-bbbb")
+    assert os.listdir(tmp_path) == ["rnaloc-t-aaaa"]

@@ -971,6 +971,41 @@ def test_an_interrupt_whose_exception_is_dropped_still_exits_130_and_writes_noth
     assert _snapshot(work) == before and leftovers(work) == []
 
 
+def test_an_interrupt_on_stdout_output_still_exits_130(cli, work, monkeypatch, handlers_restored):
+    """A tool writing to stdout commits no file: the CLI itself exits 130 when the tool returns."""
+    from rnaloc_tools import predict
+
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: None)
+    real = predict.Predictor.predict_chunk
+
+    def chunk_then_interrupt(self, *args, **kwargs):
+        _DroppedInterrupt(signal.SIGTERM)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(predict.Predictor, "predict_chunk", chunk_then_interrupt)
+    result = cli("predict", "s.fa", "--rna-type", "lncRNA")
+    assert handlers_restored.pending()
+    assert result.exit_code == 130, result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("interrupted"), result.stderr
+
+
+def test_an_interrupt_dropped_while_help_is_printed_exits_130(cli, monkeypatch, handlers_restored):
+    """No tool runs (so no commit): the group itself turns the 0 into 130."""
+    from rnaloc_tools.cli import PipelineGroup
+
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: None)
+    real = PipelineGroup.list_commands
+
+    def list_then_interrupt(self, ctx):
+        _DroppedInterrupt(signal.SIGTERM)
+        return real(self, ctx)
+
+    monkeypatch.setattr(PipelineGroup, "list_commands", list_then_interrupt)
+    result = cli("--help")
+    assert handlers_restored.pending() and "Commands:" in result.stdout  # help was printed, then
+    assert result.exit_code == 130, result.stderr
+
+
 def test_an_atomic_write_outside_a_tool_is_not_put_in_place_after_an_interrupt(work, monkeypatch,
                                                                               handlers_restored):
     from rnaloc_tools.fileio import atomic_output
@@ -1001,6 +1036,7 @@ def test_sigterm_while_loading_whose_exit_is_dropped_still_exits_130(work, comma
     proc = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True, text=True, timeout=300)
     assert "Exception ignored" in proc.stderr and "SystemExit: 130" in proc.stderr, proc.stderr
     assert proc.returncode == 130, proc.stderr
+    assert "rnaloc predict" not in proc.stderr and "rnaloc-tools" not in proc.stdout  # the tool never ran
     assert _snapshot(work) == before and leftovers(work) == []
 
 

@@ -73,6 +73,8 @@ class PipelineGroup(click.Group):
 
     def main(self, *args, **kwargs):
         interrupts.install()
+        if interrupts.pending():
+            sys.exit(130)  # came while Python was loading, its SystemExit dropped: nothing was written
         try:
             result = super().main(*args, **kwargs)
         except SystemExit as exc:
@@ -84,14 +86,10 @@ class PipelineGroup(click.Group):
         return result
 
     def invoke(self, ctx):
-        if interrupts.pending():
-            sys.exit(130)  # came while Python was loading, its SystemExit dropped: nothing was written
         try:
             with interrupts.running(), warnings.catch_warnings():
                 warnings.showwarning = _show_warning
-                result = super().invoke(ctx)
-                interrupts.check()  # its KeyboardInterrupt may have been dropped (a __del__, a callback)
-                return result
+                return super().invoke(ctx)  # a Tool's commit raises KeyboardInterrupt for a dropped interrupt
         except RnalocError as exc:
             if _debug(ctx):
                 raise

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 
 from Bio.Seq import Seq
@@ -22,7 +21,7 @@ from Bio.SeqIO import write as write_fasta
 from Bio.SeqRecord import SeqRecord
 
 from ..errors import InputError, MissingDependencyError, RnalocError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, temporary_folder
 
 log = logging.getLogger("rnaloc")
 
@@ -189,7 +188,7 @@ def cluster(seqs, identity=0.8, *, threads=None, memory_mb=0, both_strands=True,
             min_length=DEFAULT_MIN_LENGTH, extra=(), save_clstr=None):
     """Cluster ``seqs`` (name -> sequence) with cd-hit-est; names must have no white space."""
     program = find_program("cd-hit-est")
-    with tempfile.TemporaryDirectory(prefix="rnaloc-cdhit-") as tmp:
+    with temporary_folder("rnaloc-cdhit-") as tmp:
         fasta = os.path.join(tmp, "in.fa")
         _write_fasta(seqs, fasta)
         _run([program, "-i", fasta, "-o", os.path.join(tmp, "out")]
@@ -231,7 +230,7 @@ def hits_2d(db1, db2, identity=0.8, *, threads=None, memory_mb=0, both_strands=T
     Returns ``{db2 name: db1 name}``.
     """
     program = find_program("cd-hit-est-2d")
-    with tempfile.TemporaryDirectory(prefix="rnaloc-cdhit-") as tmp:
+    with temporary_folder("rnaloc-cdhit-") as tmp:
         f1, f2 = os.path.join(tmp, "db1.fa"), os.path.join(tmp, "db2.fa")
         # db1 and db2 may share ids: prefix them so the .clstr names stay apart
         _write_fasta({"1|" + k: v for k, v in db1.items()}, f1)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..fileio import declare_outputs, make_output_dir
+from ..fileio import declare_outputs, make_output_dir, temporary_folder
 from ..formats import write_table
 from .discover import (
     BACKGROUNDS,
@@ -257,7 +257,6 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
     k > 10 and the sequences' letters go to a temporary folder in ``tmp_dir`` (default
     ``$TMPDIR``). The outputs are those :func:`find_motifs` gives on the same input.
     """
-    import tempfile
 
     from ..embed import DEFAULT_CHUNK_RECORDS
     from ..fileio import display_name
@@ -276,7 +275,7 @@ def run_motifs(attention_paths, sequences_path, outputs, *, predictions=None, cl
                     folders=[f for f in sorted(folders) if not os.path.isdir(f)] + [("--logos", outputs.logos)])
     known_motifs = read_known_motifs(known_motifs_path) if known_motifs_path else (KNOWN_MOTIFS if use_known else ())
     seq_source = display_name(sequences_path)
-    with tempfile.TemporaryDirectory(prefix="rnaloc-motifs-", dir=tmp_dir) as tmp:
+    with temporary_folder("rnaloc-motifs-", tmp_dir) as tmp:
         extra_meta, spool = None, os.path.join(tmp, "sequences")
         # the spool's descriptor is closed on every way out of this block (one close, not one per branch)
         with contextlib.ExitStack() as stack:
