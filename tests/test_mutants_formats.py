@@ -875,3 +875,30 @@ def test_items_yields_every_sequence_in_file_order_as_float32_or_the_dtype_asked
         got = list(items)
         assert [rid for rid, _ in got] == ["b", "a"] and all(m.dtype == dtype for _, m in got)
         assert [m.tolist() for _, m in got] == [mats["b"].tolist(), mats["a"].tolist()]
+
+
+@pytest.mark.parametrize("text, error", [
+    (">a\nAC\n>b\nGU\n", None),
+    ("id\tsequence\na\tAC\n", None),
+    ("hello\n", "not FASTA (no line starting with '>') nor a dataset TSV (no tab-separated header)"),  # sniffing
+    (">a\nAC\n>a\nGU\n", "record 'a': duplicate id"),  # while reading
+])
+@pytest.mark.parametrize("path", ["s.txt", "-"])
+def test_read_records_closes_its_file_on_every_way_out_but_never_stdin(tmp_path, monkeypatch, text, error, path):
+    from rnaloc_tools.formats import sequences
+
+    opened = []
+
+    def open_binary_input(name):
+        opened.append(io.BytesIO(text.encode()))
+        return opened[-1]
+
+    monkeypatch.setattr(sequences, "open_binary_input", open_binary_input)
+    source = "<stdin>" if path == "-" else path
+    if error is None:
+        assert [r.id for r in sequences.read_records(path, source)] == ["a"] + (["b"] if ">b" in text else [])
+    else:
+        with pytest.raises(InputError) as caught:
+            list(sequences.read_records(path, source))
+        assert str(caught.value) == f"{source}: {error}"
+    assert len(opened) == 1 and opened[0].closed == (path != "-")
