@@ -253,11 +253,29 @@ def test_a_sequence_of_zero_rows_is_refused_naming_it(cli, work):
     # model on it and failed later ("the model gave non-finite probabilities"), after printing rows
     forge(work / "e.npz", ids=("a", "b", "c"), offsets=(0, 2, 2, 2))
     assert train_error(cli, work, "e.npz") == (
-        "rnaloc train: error: e.npz: record 'b': corrupt embeddings NPZ: its embedding has no rows")
+        "rnaloc train: error: e.npz: record 'b': corrupt embeddings NPZ: the record has no rows")
     result = cli("predict", "e.npz", "--rna-type", "lncRNA", "-o", "p.tsv")
     assert one_error_line(result, "predict") == (
-        "rnaloc predict: error: e.npz: record 'b': corrupt embeddings NPZ: its embedding has no rows")
+        "rnaloc predict: error: e.npz: record 'b': corrupt embeddings NPZ: the record has no rows")
     assert not (work / "p.tsv").exists()
+
+
+def test_an_attention_file_is_named_as_one_in_the_refusals(cli, work):
+    """The two formats share their members and their reader: the refusal names what the tool expects."""
+    from rnaloc_tools.formats import ATTENTION_FORMAT, EmbeddingStore
+
+    (work / "s.fa").write_text(">a\nACGUACGUAG\n>b\nGGCCAAUUGC\n>c\nACGUUUAGCA\n")
+    assert cli("predict", "s.fa", "--rna-type", "miRNA", "-o", "p.tsv", "--attention", "att.npz").exit_code == 0
+    meta = EmbeddingStore(work / "att.npz", format_name=ATTENTION_FORMAT).meta
+    forge(work / "z.npz", ids=("a", "b", "c"), offsets=(0, 10, 10, 20), meta=meta,
+          embeddings=np.full((20, meta["dim"]), 0.1, dtype=np.float16))
+    forge(work / "x.npz", ids=("a", "b", "c"), offsets=(0, 10, 20, 30), meta=meta, drop=("ids",))
+    before = sorted(p.name for p in work.iterdir())
+    for npz, problem in [("z.npz", "record 'b': corrupt attention NPZ: the record has no rows"),
+                         ("x.npz", "not an attention NPZ: member 'ids' is missing")]:
+        line = one_error_line(cli("motifs", npz, "--sequences", "s.fa", "--class-from", "none", "-o", "mot"), "motifs")
+        assert line == f"rnaloc motifs: error: {npz}: {problem}"
+    assert sorted(p.name for p in work.iterdir()) == before and leftovers(work) == []
 
 
 # --------------------------------------------------------------------------- NPZ: finding the embeddings' bytes

@@ -274,45 +274,47 @@ def _check_meta(meta, path, format_name):
 class _Shard:
     def __init__(self, path, format_name=FORMAT_NAME):
         self.path = os.fspath(path)
+        # what the reader expects, named in its refusals (the two formats share their members)
+        self.kind = "attention NPZ" if format_name == ATTENTION_FORMAT else "embeddings NPZ"
         if not os.path.exists(self.path):
             raise InputError(self.path, "no such file")
         if not os.path.isfile(self.path):
-            raise InputError(self.path, "not a regular file (a folder, device or pipe): not an embeddings NPZ")
+            raise InputError(self.path, f"not a regular file (a folder, device or pipe): not an {self.kind}")
         try:
             zf = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise InputError(self.path, f"not an embeddings NPZ ({exc})") from None
+            raise InputError(self.path, f"not an {self.kind} ({exc})") from None
         with zf:
             names = set(zf.namelist())
             for key in ("ids", "offsets", "embeddings", "meta"):
                 if key + ".npy" not in names:
-                    raise InputError(self.path, f"not an embeddings NPZ: member {key!r} is missing")
+                    raise InputError(self.path, f"not an {self.kind}: member {key!r} is missing")
             try:
                 ids, offsets, meta = (_read_stored_member(self.path, zf, k) for k in _SMALL_MEMBERS)
             except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise InputError(self.path, f"corrupt embeddings NPZ ({exc})") from None
+                raise InputError(self.path, f"corrupt {self.kind} ({exc})") from None
             if ids.ndim != 1 or ids.dtype.kind not in "US":
-                raise InputError(self.path, "corrupt embeddings NPZ: ids must be a list of names")
+                raise InputError(self.path, f"corrupt {self.kind}: ids must be a list of names")
             if offsets.ndim != 1 or offsets.dtype.kind not in "iu":
-                raise InputError(self.path, "corrupt embeddings NPZ: offsets must be whole numbers")
+                raise InputError(self.path, f"corrupt {self.kind}: offsets must be whole numbers")
             if meta.ndim != 0 or meta.dtype.kind not in "US":
-                raise InputError(self.path, "corrupt embeddings NPZ: meta must be one JSON text")
+                raise InputError(self.path, f"corrupt {self.kind}: meta must be one JSON text")
             self.ids = ids.astype(str).tolist()
             self.offsets = offsets.astype(np.int64)
             self.meta = _check_meta(parse_json_object(str(meta[()]), self.path, "NPZ meta"), self.path, format_name)
             if (len(self.offsets) != len(self.ids) + 1 or (np.diff(self.offsets) < 0).any()
                     or (len(self.offsets) and self.offsets[0] != 0)):
-                raise InputError(self.path, "corrupt embeddings NPZ: offsets do not match ids")
+                raise InputError(self.path, f"corrupt {self.kind}: offsets do not match ids")
             empty = np.flatnonzero(np.diff(self.offsets) == 0)
             if len(empty):  # no tool writes one (an empty sequence is refused where it is read)
-                raise InputError(self.path, "corrupt embeddings NPZ: its embedding has no rows", self.ids[int(empty[0])])
+                raise InputError(self.path, f"corrupt {self.kind}: the record has no rows", self.ids[int(empty[0])])
             if zf.getinfo("embeddings.npy").compress_type != zipfile.ZIP_STORED:
                 raise InputError(self.path, "member 'embeddings' is compressed (numpy.savez_compressed): a "
                                  "compressed NPZ is not read (it would be inflated whole into memory); write it "
                                  "with `rnaloc embed` or numpy.savez")
             start = _member_data_offset(self.path, zf, "embeddings.npy")
         if start is None:
-            raise InputError(self.path, "corrupt embeddings NPZ: the embeddings member cannot be located")
+            raise InputError(self.path, f"corrupt {self.kind}: the embeddings member cannot be located")
         self.embeddings = self._map(start)
 
     def _map(self, start):
@@ -328,13 +330,13 @@ class _Shard:
         if fortran or len(shape) != 2 or dtype.kind != "f":
             raise InputError(self.path, f"embeddings member has an unexpected layout {shape} {dtype}")
         if shape[0] != self.offsets[-1]:
-            raise InputError(self.path, "corrupt embeddings NPZ: row count does not match offsets")
+            raise InputError(self.path, f"corrupt {self.kind}: row count does not match offsets")
         if shape[1] != self.meta["dim"]:
-            raise InputError(self.path, f"corrupt embeddings NPZ: {shape[1]} columns, but meta.dim is {self.meta['dim']}")
+            raise InputError(self.path, f"corrupt {self.kind}: {shape[1]} columns, but meta.dim is {self.meta['dim']}")
         if shape[0] == 0:
             return np.zeros(shape, dtype=dtype)
         if os.path.getsize(self.path) < data + shape[0] * shape[1] * dtype.itemsize:
-            raise InputError(self.path, "truncated embeddings NPZ")
+            raise InputError(self.path, f"truncated {self.kind}")
         return np.memmap(self.path, dtype=dtype, mode="r", offset=data, shape=tuple(shape))
 
 

@@ -104,11 +104,6 @@ def is_npz(path):
         return fh.read(4) == b"PK\x03\x04"
 
 
-def sniff_format(handle, source):
-    """'fasta' or 'tsv' (see :func:`sniff`; the handle is consumed)."""
-    return sniff(handle, source)[0]
-
-
 def read_fasta_handle(text, source):
     """Yield normalised :class:`Record` objects from a FASTA text handle."""
     seen = SeenIds()  # bounded memory for millions of records
