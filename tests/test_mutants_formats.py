@@ -920,3 +920,186 @@ def test_read_records_closes_its_file_on_every_way_out_but_never_stdin(tmp_path,
             list(sequences.read_records(path, source))
         assert str(caught.value) == f"{source}: {error}"
     assert len(opened) == 1 and opened[0].closed == (path != "-")
+
+
+# --------------------------------------------------------------------------- Session 5: formats/meta.py
+# The checks of metadata read from files (NPZ ``meta``, ONNX ``metadata_props``): every value they accept
+# is returned as it is to be used, and every refusal is the whole line, naming the file, written by hand.
+
+
+def _refusal(call, *args, **kwargs):
+    with pytest.raises(InputError) as caught:
+        call(*args, **kwargs)
+    assert caught.value.source == "m.npz" and caught.value.record is None
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("text, what, line", [
+    ("[1]", None, "m.npz: corrupt metadata: a JSON object was expected, not list"),
+    ('"dim"', "NPZ meta", "m.npz: corrupt NPZ meta: a JSON object was expected, not str"),
+    ("x", None, "m.npz: corrupt metadata: not JSON (Expecting value: line 1 column 1 (char 0))"),
+    (None, "model metadata", "m.npz: corrupt model metadata: not JSON (the JSON object must be str, bytes or "
+                             "bytearray, not NoneType)"),                                       # a TypeError
+    (b"\xff", None, "m.npz: corrupt metadata: not JSON ('utf-8' codec can't decode byte 0xff in position 0: "
+                    "invalid start byte)"),                             # a ValueError that is not a JSONDecodeError
+])
+def test_parse_json_object_refuses_anything_but_a_json_object_in_one_line(text, what, line):
+    from rnaloc_tools.formats.meta import parse_json_object
+
+    kwargs = {} if what is None else {"what": what}
+    assert _refusal(parse_json_object, text, "m.npz", **kwargs) == line
+
+
+def test_parse_json_object_returns_the_object():
+    from rnaloc_tools.formats.meta import parse_json_object
+
+    assert parse_json_object('{"dim": 4, "encoder": {"k": [1]}}', "m.npz") == {"dim": 4, "encoder": {"k": [1]}}
+
+
+def test_positive_int_returns_an_int_or_none_only_where_optional():
+    from rnaloc_tools.formats.meta import positive_int
+
+    assert positive_int(None, "m.npz", "meta.max_length") is None  # optional by default
+    assert positive_int(None, "m.npz", "meta.max_length", optional=True) is None
+    for value, expected in ((1, 1), (7, 7), (np.int64(3), 3), (np.uint8(255), 255)):
+        got = positive_int(value, "m.npz", "meta.dim", optional=False)
+        assert got == expected and type(got) is int
+
+
+@pytest.mark.parametrize("value, optional, shown", [
+    (None, False, "None"), (0, True, "0"), (-1, True, "-1"), (True, True, "True"), (np.bool_(True), True, repr(np.bool_(True))),
+    ("2", True, "'2'"), (2.0, True, "2.0"), (np.float32(2), True, repr(np.float32(2))), ([2], True, "[2]"),
+])
+def test_positive_int_refuses_anything_but_a_positive_whole_number(value, optional, shown):
+    from rnaloc_tools.formats.meta import positive_int
+
+    line = _refusal(positive_int, value, "m.npz", "meta.dim", optional=optional)
+    assert line == f"m.npz: corrupt metadata: meta.dim must be a positive whole number, not {shown}"
+
+
+def test_optional_str_returns_text_or_none_and_refuses_the_rest():
+    from rnaloc_tools.formats.meta import optional_str
+
+    assert optional_str(None, "m.npz", "meta.model") is None
+    assert optional_str("", "m.npz", "meta.model") == "" and optional_str("a b", "m.npz", "meta.model") == "a b"
+    for value, shown in ((1, "1"), (b"x", "b'x'"), (["m"], "['m']"), (False, "False")):
+        assert _refusal(optional_str, value, "m.npz", "meta.model") == \
+            f"m.npz: corrupt metadata: meta.model must be text, not {shown}"
+
+
+def test_check_rna_type_returns_a_known_type_and_names_the_others():
+    from rnaloc_tools.formats.meta import check_rna_type
+
+    for rna_type in ("lncRNA", "miRNA", "circRNA"):
+        assert check_rna_type(rna_type, "m.npz") == rna_type
+    for value, shown in (("mirna", "'mirna'"), (None, "None"), ("../lncRNA", "'../lncRNA'")):
+        assert _refusal(check_rna_type, value, "m.npz") == \
+            f"m.npz: corrupt metadata: unknown rna_type {shown} (known: lncRNA, miRNA, circRNA)"
+
+
+def test_check_classes_returns_them_as_a_tuple_in_their_order():
+    from rnaloc_tools.formats.meta import check_classes
+
+    assert check_classes(["cytoplasm", "nucleus"], "lncRNA", "m.npz") == ("cytoplasm", "nucleus")
+    assert check_classes(("extracellular", "intracellular"), "miRNA", "m.npz") == ("extracellular", "intracellular")
+    assert type(check_classes(["nucleus", "cytoplasm"], "circRNA", "m.npz")) is tuple
+
+
+@pytest.mark.parametrize("classes, rna_type, problem", [
+    ("nucleus", "lncRNA", "classes must be a list of names, not 'nucleus'"),
+    ({"nucleus": 1, "cytoplasm": 2}, "lncRNA", "classes must be a list of names, not {'nucleus': 1, 'cytoplasm': 2}"),
+    (["nucleus", 2], "lncRNA", "classes must be a list of names, not ['nucleus', 2]"),
+    ([None], "lncRNA", "classes must be a list of names, not [None]"),
+    (["nucleus", "cytoplasm"], "mRNA", "unknown rna_type 'mRNA' (known: lncRNA, miRNA, circRNA)"),
+    (["nucleus", "cytoplasm"], None, "unknown rna_type None (known: lncRNA, miRNA, circRNA)"),
+    (["nucleus"], "lncRNA", "the classes of lncRNA are nucleus, cytoplasm, not 'nucleus'"),
+    (["nucleus", "nucleus"], "lncRNA", "the classes of lncRNA are nucleus, cytoplasm, not 'nucleus', 'nucleus'"),
+    (["nucleus", "cytoplasm", "nucleus"], "lncRNA",
+     "the classes of lncRNA are nucleus, cytoplasm, not 'nucleus', 'cytoplasm', 'nucleus'"),
+    (["nucleus", "cytoplasm"], "miRNA", "the classes of miRNA are extracellular, intracellular, not 'nucleus', 'cytoplasm'"),
+    (["a", "b", "c", "d", "e"], "lncRNA", "the classes of lncRNA are nucleus, cytoplasm, not 'a', 'b', 'c', 'd'"),
+    ([], "circRNA", "the classes of circRNA are nucleus, cytoplasm, not "),
+])
+def test_check_classes_refusals_are_whole_lines(classes, rna_type, problem):
+    from rnaloc_tools.formats.meta import check_classes
+
+    assert _refusal(check_classes, classes, rna_type, "m.npz") == f"m.npz: corrupt metadata: {problem}"
+
+
+def test_check_classes_refusals_are_cut_at_300_and_400_characters():
+    from rnaloc_tools.formats.meta import check_classes
+
+    names = ["x" * 100, 5] * 3  # not all names: the list is shown, cut to 300 characters
+    text = "corrupt metadata: classes must be a list of names, not [" + ", ".join(["'" + "x" * 100 + "'", "5"] * 3) + "]"
+    assert len(text) > 300
+    assert _refusal(check_classes, names, "lncRNA", "m.npz") == "m.npz: " + text[:300]
+    long = ["n" * 200, "c" * 200]  # the shown names, cut to 400 characters
+    text = f"corrupt metadata: the classes of lncRNA are nucleus, cytoplasm, not '{'n' * 200}', '{'c' * 200}'"
+    assert len(text) > 400
+    assert _refusal(check_classes, long, "lncRNA", "m.npz") == "m.npz: " + text[:400]
+
+
+# --------------------------------------------------------------------------- Session 5: formats/sequences.py triage
+
+
+def _pipe_finisher(w):
+    """``finish(tail)``: write ``tail`` and close the pipe's writing end, once (by the test or a safety timer)."""
+    import threading
+
+    lock, state = threading.Lock(), {"open": True}
+
+    def finish(tail):
+        with lock:
+            if not state["open"]:
+                return False
+            os.write(w, tail)
+            os.close(w)
+            state["open"] = False
+            return True
+
+    return finish
+
+
+@pytest.mark.parametrize("head, tail, first, rest", [
+    (b">a\nAC\n>b\nGU\n>c\n", b"GG\n", ["a", "b"], ["c"]),
+    (b"#provenance\nid\tsequence\na\tAC\nb\tGU\n", b"c\tGG\n", ["a", "b"], ["c"]),
+])
+def test_read_records_from_a_pipe_yields_each_record_before_the_writer_closes_it(monkeypatch, head, tail, first, rest):
+    """``rnaloc predict -`` behind a slow producer: the records already written are read as they come; none
+    waits for a full buffer (64 KiB) or for the end of the input (the sniffer's replay reads with ``read1``).
+    A TSV is read a block of rows at a time (``RECORD_BLOCK``, made 2 here): a block, not the whole input."""
+    import threading
+
+    from rnaloc_tools.formats import sequences, tables
+
+    monkeypatch.setattr(tables, "RECORD_BLOCK", 2)
+
+    r, w = os.pipe()
+    reader = os.fdopen(r, "rb")  # what stdin is on a pipe: a BufferedReader
+    monkeypatch.setattr(sequences, "open_binary_input", lambda name: reader)
+    finish = _pipe_finisher(w)
+    safety = threading.Timer(10, finish, [b""])  # a reader that waits for the end gets it after 10 s
+    safety.start()
+    try:
+        os.write(w, head)
+        records = sequences.read_records("-", "<stdin>")
+        got = [next(records).id for _ in first]
+        assert finish(tail), "the first records were read only after the writer had closed the pipe"
+        assert got == first and [rec.id for rec in records] == rest
+    finally:
+        safety.cancel()
+        finish(b"")
+        reader.close()
+
+
+def test_sniff_replays_every_byte_of_a_raw_handle_without_read1(tmp_path):
+    """A raw binary handle (``io.FileIO``: no ``read1``) is replayed with ``read``, one buffer at a time."""
+    from rnaloc_tools.formats.sequences import _CHUNK, sniff
+
+    data = b">a\n" + b"ACGU" * (_CHUNK // 2) + b"\n>b\nGG\n"  # more than one buffer after the sniffed line
+    (tmp_path / "t.fa").write_bytes(data)
+    with io.FileIO(tmp_path / "t.fa") as raw:
+        assert not hasattr(raw, "read1")
+        fmt, stream = sniff(raw, "t.fa")
+        lines = list(io.TextIOWrapper(stream, encoding="utf-8"))  # line by line, as read_records reads
+        assert fmt == "fasta" and "".join(lines) == data.decode() and len(lines) == 4

@@ -165,9 +165,9 @@ class EmbeddingWriter:
                             fp.write(self._spill.read(int(n) * row_bytes))
         except BaseException as exc:
             self._close_spills()
+            # raises: an OSError (e.g. the spill files' last bytes flushed onto a full disk) as
+            # fileio.write_error's line naming the output, anything else as it is
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
-            if isinstance(exc, OSError):  # e.g. the spill files' last buffered bytes flushed onto a full disk
-                raise write_error(self.path, exc) from None
             raise
         self._close_spills()
         self._atomic.__exit__(None, None, None)
