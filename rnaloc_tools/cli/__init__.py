@@ -72,7 +72,7 @@ class PipelineGroup(click.Group):
         return getattr(module, "command")
 
     def main(self, *args, **kwargs):
-        interrupts.install()
+        interrupts.install()  # again: a program may import this module first and run the group later
         if interrupts.pending():
             sys.exit(130)  # came while Python was loading, its SystemExit dropped: nothing was written
         try:
@@ -198,9 +198,7 @@ def cli(ctx, verbose, debug):
     export-onnx -> predict -> motifs. Run `rnaloc COMMAND --help` for each tool.
     """
     _setup_logging(f"rnaloc {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "rnaloc", verbose)
-    interrupts.install()
 
 
 def main():
-    interrupts.install()  # first: a SIGTERM while the tool loads still exits 130
-    cli(prog_name="rnaloc")
+    cli(prog_name="rnaloc")  # the handlers were installed when this module was imported, and again in .main
